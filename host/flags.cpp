@@ -1,0 +1,30 @@
+#include <algorithm>
+
+#include "commands.hpp"
+
+namespace troupe::host {
+
+parsed_flags parse_flags(const args& a, const std::vector<std::string>& switches) {
+  parsed_flags out;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto& arg = a[i];
+    if (arg.rfind("--", 0) != 0 || arg == "--") {
+      out.positional.push_back(arg);
+      continue;
+    }
+    auto eq = arg.find('=');
+    if (eq != std::string::npos) {
+      out.flags.emplace_back(arg.substr(0, eq), arg.substr(eq + 1));
+      continue;
+    }
+    bool is_switch = std::find(switches.begin(), switches.end(), arg) != switches.end();
+    if (is_switch || i + 1 == a.size()) {
+      out.flags.emplace_back(arg, is_switch ? "true" : "");
+      continue;
+    }
+    out.flags.emplace_back(arg, a[++i]);
+  }
+  return out;
+}
+
+} // namespace troupe::host

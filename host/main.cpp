@@ -1,0 +1,47 @@
+#include <cstdio>
+#include <string>
+
+#include "commands.hpp"
+#include "troupe/rt/host.hpp"
+
+namespace {
+
+void usage(std::FILE* out) {
+  std::fputs(
+    "usage: troupe COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve      run the host (gRPC server and actors); --help lists its config keys\n"
+    "  health     probe grpc.health.v1 of a running host; exit 0 when SERVING\n"
+    "  version    print the version\n",
+    out);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Before CAF or gRPC start threads: they inherit the mask, so only the
+  // host's signal wait ever sees SIGINT/SIGTERM.
+  troupe::rt::block_shutdown_signals();
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  troupe::host::args rest(argv + 2, argv + argc);
+  if (cmd == "serve")
+    return troupe::host::serve_command(rest);
+  if (cmd == "health")
+    return troupe::host::health_command(rest);
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("troupe %s\n", TROUPE_VERSION);
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    usage(stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "troupe: unknown command '%s'\n", cmd.c_str());
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,13 @@
+#include "service_list.hpp"
+
+#include "kv/kv_module.hpp"
+
+namespace troupe::host {
+
+std::vector<std::unique_ptr<rt::service_module>> make_services() {
+  std::vector<std::unique_ptr<rt::service_module>> out;
+  out.push_back(kv::make_kv_module());
+  return out;
+}
+
+} // namespace troupe::host

@@ -1,0 +1,238 @@
+#pragma once
+
+// Binds gRPC callback-API methods to actors. The gRPC thread that receives a
+// call never waits: it hands a unary_call / server_stream to an actor (with
+// send_inline, usually running it right here) and returns the reactor; the
+// actor side finishes the call whenever its answer is ready.
+
+#include <deque>
+#include <mutex>
+
+#include <grpcpp/grpcpp.h>
+
+#include "troupe/rt/call_status.hpp"
+#include "troupe/rt/server_stream.hpp"
+#include "troupe/rt/unary_call.hpp"
+
+namespace troupe::rt {
+
+/// The one place call_status becomes grpc::Status; INTERNAL is logged.
+grpc::Status to_grpc_status(const call_status& status);
+
+/// Trailing metadata every reply carries (troupe-replica), and pushback.
+void add_trailers(grpc::CallbackServerContext* ctx, const call_status& status);
+
+/// Once set, calls that end early report UNAVAILABLE (shutting down).
+void mark_server_draining();
+bool server_draining();
+
+/// Why a call whose client went away ended: deadline, shutdown or cancel.
+cancel_reason reason_for_cancel(const grpc::CallbackServerContext* ctx);
+
+deadline deadline_of(const grpc::CallbackServerContext* ctx);
+
+/// Ends a call at once, e.g. on invalid input, without involving an actor.
+grpc::ServerUnaryReactor* finish_now(grpc::CallbackServerContext* ctx, const call_status& status);
+
+template <class Response>
+class unary_reactor final : public grpc::ServerUnaryReactor, public unary_call<Response> {
+public:
+  /// Starts a call; hand the returned pointer to the answering side and
+  /// return reactor() from the gRPC method.
+  static unary_call_ptr<Response> start(grpc::CallbackServerContext* ctx, Response* response) {
+    auto* r = new unary_reactor(ctx, response);
+    return unary_call_ptr<Response>::share(r);
+  }
+  static grpc::ServerUnaryReactor* reactor(const unary_call_ptr<Response>& call) {
+    return static_cast<unary_reactor*>(call.get());
+  }
+
+  void OnCancel() override {
+    auto reason = reason_for_cancel(ctx_);
+    this->note_cancel(reason);
+    if (this->claim())
+      finish_claimed(call_status::from_cancel(reason));
+  }
+
+  void OnDone() override { this->release(); }
+
+private:
+  unary_reactor(grpc::CallbackServerContext* ctx, Response* response)
+    : unary_call<Response>(response, deadline_of(ctx)), ctx_(ctx) {}
+
+  void finish_claimed(call_status status) override {
+    add_trailers(ctx_, status);
+    this->Finish(to_grpc_status(status));
+  }
+
+  grpc::CallbackServerContext* ctx_;
+};
+
+template <class Message>
+class write_reactor final : public grpc::ServerWriteReactor<Message>,
+                            public server_stream<Message> {
+public:
+  static server_stream_ptr<Message> start(grpc::CallbackServerContext* ctx, size_t buffer) {
+    auto* r = new write_reactor(ctx, buffer);
+    return server_stream_ptr<Message>::share(r);
+  }
+  static grpc::ServerWriteReactor<Message>* reactor(const server_stream_ptr<Message>& s) {
+    return static_cast<write_reactor*>(s.get());
+  }
+
+  push_result push(Message& msg) override {
+    bool start_write = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (done_ || finishing_)
+        return push_result::ended;
+      if (queue_.size() >= capacity_)
+        return push_result::full;
+      queue_.push_back(std::move(msg));
+      start_write = !writing_;
+      writing_ = writing_ || start_write;
+    }
+    if (start_write)
+      write_front();
+    return push_result::accepted;
+  }
+
+  void when_writable(std::function<void()> fn) override {
+    bool now = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      now = done_ || queue_.size() < capacity_;
+      if (!now)
+        writable_ = std::move(fn);
+    }
+    if (now)
+      fn();
+  }
+
+  void send_headers() override { this->StartSendInitialMetadata(); }
+
+  void finish(call_status status) override {
+    bool finish_now = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (done_ || finishing_)
+        return;
+      finishing_ = true;
+      final_ = std::move(status);
+      finish_now = !writing_;
+    }
+    if (finish_now)
+      end_with(final_);
+  }
+
+  void on_end(std::function<void()> fn) override {
+    bool now = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      now = ended_notified_;
+      if (!now)
+        on_end_ = std::move(fn);
+    }
+    if (now)
+      fn();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::function<void()> wake;
+    bool more = false;
+    bool finish_now = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      queue_.pop_front();
+      if (!ok) {
+        // The stream broke (client gone); OnCancel follows and ends the call.
+        queue_.clear();
+        writing_ = false;
+        wake = std::move(writable_);
+      } else {
+        more = !queue_.empty();
+        writing_ = more;
+        finish_now = !more && finishing_;
+        if (queue_.size() < capacity_)
+          wake = std::move(writable_);
+      }
+    }
+    if (more)
+      write_front();
+    else if (finish_now)
+      end_with(final_);
+    if (wake)
+      wake();
+  }
+
+  void OnCancel() override {
+    auto reason = reason_for_cancel(ctx_);
+    this->note_cancel(reason);
+    end_with(call_status::from_cancel(reason));
+  }
+
+  void OnDone() override {
+    std::function<void()> wake;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      done_ = true;
+      wake = std::move(writable_);
+    }
+    if (wake)
+      wake();
+    notify_end();
+    this->release();
+  }
+
+private:
+  write_reactor(grpc::CallbackServerContext* ctx, size_t capacity)
+    : server_stream<Message>(deadline_of(ctx)), ctx_(ctx), capacity_(capacity) {}
+
+  void write_front() {
+    Message* front;
+    grpc::WriteOptions opts;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      front = &queue_.front();
+      // More is queued: let gRPC coalesce this write with the next ones.
+      if (queue_.size() > 1)
+        opts.set_buffer_hint();
+    }
+    this->StartWrite(front, opts);
+  }
+
+  void end_with(const call_status& status) {
+    if (!this->claim())
+      return;
+    add_trailers(ctx_, status);
+    this->Finish(to_grpc_status(status));
+    notify_end();
+  }
+
+  void notify_end() {
+    std::function<void()> fn;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (ended_notified_)
+        return;
+      ended_notified_ = true;
+      fn = std::move(on_end_);
+    }
+    if (fn)
+      fn();
+  }
+
+  grpc::CallbackServerContext* ctx_;
+  const size_t capacity_;
+  std::mutex mtx_;
+  std::deque<Message> queue_;
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool done_ = false;
+  bool ended_notified_ = false;
+  call_status final_;
+  std::function<void()> writable_;
+  std::function<void()> on_end_;
+};
+
+} // namespace troupe::rt

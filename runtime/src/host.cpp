@@ -1,0 +1,152 @@
+#include "troupe/rt/host.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+#include <unistd.h>
+
+#include "troupe/rt/blocking_pool.hpp"
+#include "troupe/rt/grpc_bridge.hpp"
+#include "troupe/rt/lifecycle.hpp"
+
+namespace troupe::rt {
+
+void declare_host_config(config_schema& s) {
+  auto cores = std::max(1u, std::thread::hardware_concurrency());
+  s.add_address("server.listen", "127.0.0.1:50051",
+                "address the gRPC server listens on; port 0 picks a free port");
+  s.add_uint("server.shutdown_grace_ms", 10000, 0, 3'600'000,
+             "how long calls in flight may take to finish after SIGTERM");
+  s.add_uint("server.max_message_bytes", 4 * 1024 * 1024, 1024, 1024u * 1024 * 1024,
+             "largest gRPC message accepted or sent");
+  s.add_uint("runtime.threads", cores, 1, 256, "CAF scheduler threads (default: online cores)");
+  s.add_uint("runtime.blocking_threads", 8, 1, 1024,
+             "threads for blocking calls (SQLite, libpq, files)");
+  s.add_uint("runtime.blocking_queue", 10000, 1, 10'000'000,
+             "blocking calls that may wait for a thread before callers are shed");
+  s.add_choice("log.level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"},
+               "least severe level logged");
+  s.add_choice("log.format", "text", {"text", "json"}, "text, or one JSON object per line");
+}
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+namespace {
+
+int wait_for_shutdown_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+std::string listen_host(const std::string& listen) {
+  return listen.substr(0, listen.rfind(':'));
+}
+
+} // namespace
+
+int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> services) {
+  caf::actor_system_config caf_cfg;
+  caf_cfg.set("scheduler.max-threads", cfg.get_uint("runtime.threads"));
+  caf::actor_system system{caf_cfg};
+
+  blocking_pool blocking{cfg.get_uint("runtime.blocking_threads"),
+                         cfg.get_uint("runtime.blocking_queue"), "troupe-blk"};
+  lifecycle life;
+  host_context ctx{system, cfg, blocking, life};
+
+  std::vector<std::string> started;
+  auto stop_started = [&] {
+    for (auto it = services.rbegin(); it != services.rend(); ++it)
+      (*it)->stop();
+  };
+  for (auto& s : services) {
+    try {
+      s->start(ctx);
+    } catch (const std::exception& e) {
+      spdlog::error("service {} failed to start: {}", s->name(), e.what());
+      stop_started();
+      return 1;
+    }
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  auto listen = cfg.get_string("server.listen");
+  // gRPC sets SO_REUSEPORT by default: a second host on the same port would
+  // silently share its traffic instead of failing to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  auto max_msg = static_cast<int>(cfg.get_uint("server.max_message_bytes"));
+  builder.SetMaxReceiveMessageSize(max_msg);
+  builder.SetMaxSendMessageSize(max_msg);
+  for (auto& s : services)
+    for (auto* svc : s->grpc_services())
+      builder.RegisterService(svc);
+  auto server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    spdlog::error("cannot listen on {} (server.listen): address in use or invalid", listen);
+    stop_started();
+    return 1;
+  }
+  auto* health = server->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  for (auto& s : services)
+    for (auto& name : s->grpc_service_names())
+      health->SetServingStatus(name, true);
+
+  spdlog::info("troupe {} listening on {}:{} with {}", TROUPE_VERSION, listen_host(listen), port,
+               cfg.summary());
+
+  int sig = wait_for_shutdown_signal();
+  auto grace = std::chrono::milliseconds(cfg.get_uint("server.shutdown_grace_ms"));
+  spdlog::info("received {}: draining for up to {} ms (send it again to exit at once)",
+               sig == SIGINT ? "SIGINT" : "SIGTERM", grace.count());
+  std::thread([] {
+    auto again = wait_for_shutdown_signal();
+    spdlog::warn("received {} again: exiting without draining",
+                 again == SIGINT ? "SIGINT" : "SIGTERM");
+    spdlog::default_logger()->flush();
+    _exit(1);
+  }).detach();
+
+  // Probes see NOT_SERVING before anything else changes, so load balancers
+  // move traffic away while the calls already here finish.
+  health->SetServingStatus(false);
+  life.begin_drain();
+  mark_server_draining();
+  for (auto& s : services)
+    s->drain();
+  auto started_at = std::chrono::steady_clock::now();
+  server->Shutdown(std::chrono::system_clock::now() + grace);
+  life.cancel_remaining_work();
+  server->Wait();
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - started_at);
+  spdlog::info("gRPC server drained in {} ms", took.count());
+  stop_started();
+  blocking.stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+} // namespace troupe::rt

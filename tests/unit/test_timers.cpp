@@ -1,0 +1,241 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <optional>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include "troupe/rt/timers.hpp"
+
+using namespace std::chrono_literals;
+using namespace troupe::rt;
+
+namespace {
+
+using ping_atom = caf::atom_constant<caf::atom("tt_ping")>;
+
+// One small system per test; the destructor waits for every actor, so each
+// test's actors must quit on their own.
+struct test_system {
+  caf::actor_system_config cfg;
+  std::optional<caf::actor_system> sys;
+  test_system() {
+    cfg.set("scheduler.max-threads", 2);
+    sys.emplace(cfg);
+  }
+};
+
+using clock_type = std::chrono::steady_clock;
+
+std::chrono::milliseconds since(clock_type::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0);
+}
+
+} // namespace
+
+TEST_CASE("after runs its callback once, no earlier than the delay", "[timers]") {
+  std::atomic<int> fired{0};
+  std::promise<std::chrono::milliseconds> first;
+  auto first_f = first.get_future();
+  auto t0 = clock_type::now();
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      after(self, 40ms, [&] {
+        if (fired.fetch_add(1) == 0)
+          first.set_value(since(t0));
+      });
+      // Stay around well past the due time to see a second firing if any.
+      after(self, 150ms, [self] { self->quit(); });
+    });
+    REQUIRE(first_f.wait_for(1s) == std::future_status::ready);
+  }
+  CHECK(first_f.get() >= 40ms);
+  CHECK(fired.load() == 1);
+}
+
+TEST_CASE("a cancelled timer never fires", "[timers]") {
+  std::atomic<int> fired{0};
+  std::atomic<bool> was_active{false};
+  std::atomic<bool> still_active{true};
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      auto h = after(self, 30ms, [&] { ++fired; });
+      was_active = h.active();
+      h.cancel();
+      still_active = h.active();
+      after(self, 120ms, [self] { self->quit(); });
+    });
+  }
+  CHECK(was_active.load());
+  CHECK_FALSE(still_active.load());
+  CHECK(fired.load() == 0);
+}
+
+TEST_CASE("cancel wins even when the timeout already waits in the mailbox", "[timers]") {
+  std::atomic<int> fired{0};
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      auto h = after(self, 10ms, [&] { ++fired; });
+      // Hold the actor busy past the due time so the clock has already
+      // delivered the timeout when cancel() runs.
+      std::this_thread::sleep_for(60ms);
+      h.cancel();
+      after(self, 80ms, [self] { self->quit(); });
+    });
+  }
+  CHECK(fired.load() == 0);
+}
+
+TEST_CASE("every fires periodically and stops once cancelled", "[timers]") {
+  std::atomic<int> ticks{0};
+  std::atomic<int> at_cancel{-1};
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      auto h = every(self, 20ms, [&] { ++ticks; });
+      after(self, 210ms, [&, h]() mutable {
+        h.cancel();
+        at_cancel = ticks.load();
+      });
+      after(self, 330ms, [self] { self->quit(); });
+    });
+  }
+  // ~10 ticks in 210 ms; a loaded 2-core machine may lose a few.
+  CHECK(at_cancel.load() >= 5);
+  CHECK(at_cancel.load() <= 11);
+  CHECK(ticks.load() == at_cancel.load());
+}
+
+TEST_CASE("a periodic callback can cancel its own timer", "[timers]") {
+  std::atomic<int> ticks{0};
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      auto h = std::make_shared<timer_handle>();
+      *h = every(self, 10ms, [&, h] {
+        if (++ticks == 3)
+          h->cancel();
+      });
+      after(self, 150ms, [self, h] {
+        *h = timer_handle{}; // break the handle <-> callback cycle
+        self->quit();
+      });
+    });
+  }
+  CHECK(ticks.load() == 3);
+}
+
+TEST_CASE("sleep_for lets the actor handle other messages while it sleeps", "[timers]") {
+  std::atomic<int> pings{0};
+  std::atomic<int> pings_at_wake{-1};
+  std::promise<void> started;
+  auto started_f = started.get_future();
+  auto t0 = clock_type::now();
+  std::chrono::milliseconds woke_after{0};
+  {
+    test_system ts;
+    auto a = ts.sys->spawn([&](caf::event_based_actor* self) -> caf::behavior {
+      sleep_for(self, 120ms, [&, self] {
+        woke_after = since(t0);
+        pings_at_wake = pings.load();
+        self->quit();
+      });
+      started.set_value();
+      return {
+        [&](ping_atom) { ++pings; },
+      };
+    });
+    REQUIRE(started_f.wait_for(1s) == std::future_status::ready);
+    for (int i = 0; i < 3; ++i)
+      caf::anon_send(a, ping_atom::value);
+  }
+  CHECK(pings_at_wake.load() == 3);
+  CHECK(woke_after >= 120ms);
+}
+
+TEST_CASE("timers fire whatever behavior the actor has installed", "[timers]") {
+  std::atomic<int> fired{0};
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) -> caf::behavior {
+      after(self, 20ms, [&, self] {
+        ++fired;
+        self->quit();
+      });
+      // A behavior that handles nothing the timer could be confused with.
+      self->become([](int) {});
+      return {};
+    });
+  }
+  CHECK(fired.load() == 1);
+}
+
+TEST_CASE("pending timers do not keep a quitting actor alive", "[timers]") {
+  std::atomic<int> fired{0};
+  auto t0 = clock_type::now();
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      after(self, 500ms, [&] { ++fired; });
+      every(self, 5ms, [&] { ++fired; });
+      self->quit();
+    });
+  }
+  CHECK(fired.load() == 0);
+  CHECK(since(t0) < 400ms);
+}
+
+TEST_CASE("actor_callback runs in the actor when posted from another thread", "[timers]") {
+  std::atomic<int> runs{0};
+  std::promise<actor_callback> made;
+  auto made_f = made.get_future();
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      made.set_value(make_actor_callback(self, [&, self] {
+        ++runs;
+        self->quit();
+      }));
+    });
+    REQUIRE(made_f.wait_for(1s) == std::future_status::ready);
+    auto cb = made_f.get();
+    std::thread poster{[cb] {
+      CHECK(cb.post());
+      cb.post(); // a second post finds no handler and is dropped
+    }};
+    poster.join();
+  }
+  CHECK(runs.load() == 1);
+}
+
+TEST_CASE("schedule_on delivers a message later from a non-actor thread", "[timers]") {
+  std::promise<int> got;
+  auto got_f = got.get_future();
+  auto t0 = clock_type::now();
+  std::chrono::milliseconds arrived_after{0};
+  {
+    test_system ts;
+    auto a = ts.sys->spawn([&](caf::event_based_actor* self) -> caf::behavior {
+      return {
+        [&, self](int x) {
+          arrived_after = since(t0);
+          got.set_value(x);
+          self->quit();
+        },
+      };
+    });
+    schedule_on(a, 50ms, caf::make_message(42));
+    REQUIRE(got_f.wait_for(1s) == std::future_status::ready);
+  }
+  CHECK(got_f.get() == 42);
+  CHECK(arrived_after >= 50ms);
+}
