@@ -26,6 +26,8 @@ void declare_host_config(config_schema& s) {
   s.add_uint("server.max_message_bytes", 4 * 1024 * 1024, 1024, 1024u * 1024 * 1024,
              "largest gRPC message accepted or sent");
   s.add_uint("runtime.threads", cores, 1, 256, "CAF scheduler threads (default: online cores)");
+  s.add_choice("runtime.scheduler", "sharing", {"sharing", "stealing"},
+               "CAF scheduler policy: sharing blocks idle workers, stealing polls");
   s.add_uint("runtime.blocking_threads", 8, 1, 1024,
              "threads for blocking calls (SQLite, libpq, files)");
   s.add_uint("runtime.blocking_queue", 10000, 1, 10'000'000,
@@ -65,6 +67,12 @@ std::string listen_host(const std::string& listen) {
 int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> services) {
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.max-threads", cfg.get_uint("runtime.threads"));
+  // Most actor work runs inline on gRPC threads, so CAF workers are often
+  // idle; work stealing would have them poll (and sleep 50 us at a time)
+  // while work sharing lets them block on one queue until there is work.
+  caf_cfg.set("scheduler.policy", cfg.get_string("runtime.scheduler") == "stealing"
+                                     ? caf::atom("stealing")
+                                     : caf::atom("sharing"));
   caf::actor_system system{caf_cfg};
 
   blocking_pool blocking{cfg.get_uint("runtime.blocking_threads"),

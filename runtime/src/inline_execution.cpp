@@ -17,11 +17,13 @@ namespace {
 
 std::atomic<bool> inline_enabled{true};
 
-// Messages one actor may process per inline run before it goes back to the
-// scheduler, and actors one send may run: keeps a gRPC thread from being
-// captured by a busy actor.
-constexpr size_t max_messages_per_run = 32;
-constexpr size_t max_jobs_per_send = 4;
+// How much actor work one send from a gRPC thread may run before the rest
+// goes to the scheduler: a busy actor keeps its messages flowing without a
+// hop, yet cannot capture a gRPC thread for long. Handlers that run nested
+// (an actor finishing a call can make gRPC deliver the next one on the same
+// thread) add their actors to the same round instead of starting their own.
+constexpr size_t max_messages_per_resume = 64;
+constexpr size_t max_messages_per_round = 1024;
 
 class inline_unit final : public caf::execution_unit {
 public:
@@ -31,19 +33,19 @@ public:
 
   void run_pending() {
     if (running_)
-      return; // an outer run on this thread picks the new jobs up
+      return; // the round already under way on this thread runs it
     running_ = true;
-    size_t budget = max_jobs_per_send;
+    size_t budget = max_messages_per_round;
     for (size_t i = 0; i < pending_.size(); ++i) {
       auto* job = pending_[i];
-      if (budget == 0) {
+      if (budget < max_messages_per_resume) {
         system_->scheduler().enqueue(job);
         continue;
       }
-      --budget;
-      switch (job->resume(this, max_messages_per_run)) {
+      budget -= max_messages_per_resume;
+      switch (job->resume(this, max_messages_per_resume)) {
         case caf::resumable::resume_later:
-          system_->scheduler().enqueue(job); // keeps the reference
+          pending_.push_back(job); // keeps the reference; runs again this round
           break;
         case caf::resumable::done:
         case caf::resumable::awaiting_message:

@@ -1,0 +1,41 @@
+#include "baseline_store.hpp"
+
+#include <functional>
+
+namespace baseline {
+
+store::stripe& store::stripe_of(const std::string& key) {
+  return stripes_[std::hash<std::string>{}(key) % stripes_.size()];
+}
+
+std::optional<entry> store::get(const std::string& key) {
+  auto& s = stripe_of(key);
+  std::lock_guard<std::mutex> guard{s.mtx};
+  auto i = s.map.find(key);
+  if (i == s.map.end())
+    return std::nullopt;
+  return i->second;
+}
+
+std::optional<std::uint64_t> store::put(const std::string& key, const std::string& value,
+                                        std::optional<std::uint64_t> if_version) {
+  auto& s = stripe_of(key);
+  std::lock_guard<std::mutex> guard{s.mtx};
+  auto i = s.map.find(key);
+  std::uint64_t current = i == s.map.end() ? 0 : i->second.version;
+  if (if_version && *if_version != current)
+    return std::nullopt;
+  auto& e = s.map[key];
+  e.value = value;
+  e.version = current + 1;
+  return e.version;
+}
+
+std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (argv[i] == "--" + name)
+      return argv[i + 1];
+  return fallback;
+}
+
+} // namespace baseline
