@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "troupe/rt/blocking_pool.hpp"
+#include "troupe/rt/call_limits.hpp"
 #include "troupe/rt/grpc_bridge.hpp"
 #include "troupe/rt/lifecycle.hpp"
 
@@ -32,6 +33,7 @@ void declare_host_config(config_schema& s) {
              "threads for blocking calls (SQLite, libpq, files)");
   s.add_uint("runtime.blocking_queue", 10000, 1, 10'000'000,
              "blocking calls that may wait for a thread before callers are shed");
+  declare_call_limit_config(s);
   s.add_choice("log.level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"},
                "least severe level logged");
   s.add_choice("log.format", "text", {"text", "json"}, "text, or one JSON object per line");
@@ -77,6 +79,7 @@ int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> ser
 
   blocking_pool blocking{cfg.get_uint("runtime.blocking_threads"),
                          cfg.get_uint("runtime.blocking_queue"), "troupe-blk"};
+  configure_call_limits(call_limits_from(cfg));
   lifecycle life;
   host_context ctx{system, cfg, blocking, life};
 

@@ -2,6 +2,7 @@
 
 #include "kv/kv_shards.hpp"
 #include "kv/validation.hpp"
+#include "troupe/rt/call_limits.hpp"
 #include "troupe/rt/grpc_bridge.hpp"
 
 namespace troupe::kv {
@@ -18,6 +19,8 @@ public:
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,
                                 v1::GetResponse* resp) override {
+    if (auto limited = rt::admit_call(ctx, "/troupe.kv.v1.KeyValue/Get"))
+      return rt::finish_now(ctx, *limited);
     if (auto bad = check(*req))
       return rt::finish_now(ctx, *bad);
     auto call = rt::unary_reactor<v1::GetResponse>::start(ctx, resp);
@@ -27,6 +30,8 @@ public:
 
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* req,
                                 v1::PutResponse* resp) override {
+    if (auto limited = rt::admit_call(ctx, "/troupe.kv.v1.KeyValue/Put"))
+      return rt::finish_now(ctx, *limited);
     if (auto bad = check(*req, max_value_bytes_))
       return rt::finish_now(ctx, *bad);
     auto call = rt::unary_reactor<v1::PutResponse>::start(ctx, resp);
@@ -40,6 +45,8 @@ public:
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
                                    const v1::DeleteRequest* req,
                                    v1::DeleteResponse* resp) override {
+    if (auto limited = rt::admit_call(ctx, "/troupe.kv.v1.KeyValue/Delete"))
+      return rt::finish_now(ctx, *limited);
     if (auto bad = check(*req))
       return rt::finish_now(ctx, *bad);
     auto call = rt::unary_reactor<v1::DeleteResponse>::start(ctx, resp);
@@ -50,6 +57,8 @@ public:
   grpc::ServerUnaryReactor* MultiGet(grpc::CallbackServerContext* ctx,
                                      const v1::MultiGetRequest* req,
                                      v1::MultiGetResponse* resp) override {
+    if (auto limited = rt::admit_call(ctx, "/troupe.kv.v1.KeyValue/MultiGet"))
+      return rt::finish_now(ctx, *limited);
     if (auto bad = check(*req))
       return rt::finish_now(ctx, *bad);
     auto call = rt::unary_reactor<v1::MultiGetResponse>::start(ctx, resp);
@@ -60,6 +69,10 @@ public:
   grpc::ServerWriteReactor<v1::Entry>* Scan(grpc::CallbackServerContext* ctx,
                                             const v1::ScanRequest* req) override {
     auto stream = rt::write_reactor<v1::Entry>::start(ctx, scan_stream_buffer);
+    if (auto limited = rt::admit_call(ctx, "/troupe.kv.v1.KeyValue/Scan")) {
+      stream->finish(*limited);
+      return rt::write_reactor<v1::Entry>::reactor(stream);
+    }
     if (auto bad = check(*req)) {
       stream->finish(*bad);
       return rt::write_reactor<v1::Entry>::reactor(stream);

@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "troupe/rt/call_status.hpp"
+#include "troupe/rt/client_stream.hpp"
 #include "troupe/rt/server_stream.hpp"
 #include "troupe/rt/unary_call.hpp"
 
@@ -239,6 +240,96 @@ private:
   call_status final_;
   std::function<void()> writable_;
   std::function<void()> on_end_;
+};
+
+template <class Request, class Response>
+class read_reactor final : public grpc::ServerReadReactor<Request>,
+                           public client_stream<Request, Response> {
+public:
+  /// Starts a client-streaming call that reads only with credit; `handler`
+  /// gets the messages. Return reactor() from the gRPC method.
+  static client_stream_ptr<Request, Response>
+  start(grpc::CallbackServerContext* ctx, Response* response,
+        std::shared_ptr<client_stream_handler<Request>> handler, std::size_t initial_credit) {
+    auto* r = new read_reactor(ctx, response, std::move(handler));
+    auto ptr = client_stream_ptr<Request, Response>::share(r);
+    r->grant(initial_credit);
+    return ptr;
+  }
+  static grpc::ServerReadReactor<Request>* reactor(const client_stream_ptr<Request, Response>& s) {
+    return static_cast<read_reactor*>(s.get());
+  }
+
+  void grant(std::size_t n) override {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      credit_ += n;
+      if (reading_ || client_done_ || credit_ == 0 || !this->open())
+        return;
+      reading_ = true;
+    }
+    this->StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        reading_ = false;
+        client_done_ = true;
+      }
+      // A broken stream also lands here; OnCancel then ends the call.
+      if (this->open())
+        handler_->on_client_done();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      --credit_;
+    }
+    handler_->on_message(incoming_);
+    bool again = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      again = credit_ > 0 && this->open();
+      reading_ = again;
+    }
+    if (again)
+      this->StartRead(&incoming_);
+  }
+
+  void OnCancel() override {
+    auto reason = reason_for_cancel(ctx_);
+    this->note_cancel(reason);
+    if (this->claim())
+      finish_claimed(call_status::from_cancel(reason));
+    handler_->on_cancel(reason);
+  }
+
+  void OnDone() override {
+    handler_.reset();
+    this->release();
+  }
+
+private:
+  read_reactor(grpc::CallbackServerContext* ctx, Response* response,
+               std::shared_ptr<client_stream_handler<Request>> handler)
+    : client_stream<Request, Response>(response, deadline_of(ctx)),
+      ctx_(ctx),
+      handler_(std::move(handler)) {}
+
+  void finish_claimed(call_status status) override {
+    add_trailers(ctx_, status);
+    this->Finish(to_grpc_status(status));
+  }
+
+  grpc::CallbackServerContext* ctx_;
+  std::shared_ptr<client_stream_handler<Request>> handler_;
+  std::mutex mtx_;
+  Request incoming_;
+  std::size_t credit_ = 0;
+  bool reading_ = false;
+  bool client_done_ = false;
 };
 
 } // namespace troupe::rt
