@@ -44,7 +44,7 @@ namespace troupe::kv {
 namespace {
 
 using op_atom = caf::atom_constant<caf::atom("op")>;
-using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using writable_atom = caf::atom_constant<caf::atom("writable")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
@@ -113,10 +113,18 @@ struct shard_state {
   std::atomic<int>* pending = nullptr;
   std::deque<storage_op> queue;
   bool busy = false;
+  // Ops waiting out the simulated latency, in arrival order. The latency is
+  // the same for all, so they become ready in this order too and one timer,
+  // armed for the oldest, serves them all in batches.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, storage_op>> delayed;
+  bool timer_armed = false;
 
   ~shard_state() {
     for (auto& op : queue)
       op.fail(rt::call_status::of(rt::status_code::unavailable, "server is shutting down"));
+    for (auto& entry : delayed)
+      entry.second.fail(
+        rt::call_status::of(rt::status_code::unavailable, "server is shutting down"));
   }
 
   static const char* name;
@@ -181,17 +189,37 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self, std::uint32_t 
   st.pending = pending;
   return {
     [=](op_atom, storage_op& op) {
-      // The simulated database latency costs a timer, not a thread.
-      if (self->state.latency.count() > 0) {
-        self->delayed_send(self, self->state.latency, ready_atom::value, std::move(op));
+      auto& st = self->state;
+      if (st.latency.count() == 0) {
+        st.queue.push_back(std::move(op));
+        pump(self);
         return;
       }
-      self->state.queue.push_back(std::move(op));
-      pump(self);
+      // The simulated database latency costs a place in this queue, not a
+      // thread and not a timer per call.
+      st.delayed.emplace_back(std::chrono::steady_clock::now() + st.latency, std::move(op));
+      if (!st.timer_armed) {
+        st.timer_armed = true;
+        self->delayed_send(self, st.latency, tick_atom::value);
+      }
     },
-    [=](ready_atom, storage_op& op) {
-      self->state.queue.push_back(std::move(op));
+    [=](tick_atom) {
+      auto& st = self->state;
+      st.timer_armed = false;
+      // Ops due within a millisecond go in this batch too: one wake-up per
+      // batch instead of one per call.
+      auto horizon = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+      while (!st.delayed.empty() && st.delayed.front().first <= horizon) {
+        st.queue.push_back(std::move(st.delayed.front().second));
+        st.delayed.pop_front();
+      }
       pump(self);
+      if (!st.delayed.empty()) {
+        st.timer_armed = true;
+        auto wait = st.delayed.front().first - std::chrono::steady_clock::now();
+        self->delayed_send(self, std::max<std::chrono::steady_clock::duration>(wait, {}),
+                           tick_atom::value);
+      }
     },
     [=](done_atom, bool counted) {
       self->state.busy = false;
