@@ -9,6 +9,8 @@ using args = std::vector<std::string>;
 
 int serve_command(const args& a);
 int health_command(const args& a);
+int kv_command(const args& a);
+int bench_command(const args& a);
 
 /// `--name value` and `--name=value` pairs; bare `--name` before another
 /// flag or at the end takes `bare_value`.

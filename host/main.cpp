@@ -13,6 +13,8 @@ void usage(std::FILE* out) {
     "commands:\n"
     "  serve      run the host (gRPC server and actors); --help lists its config keys\n"
     "  health     probe grpc.health.v1 of a running host; exit 0 when SERVING\n"
+    "  kv         get, put, delete, scan or multiget keys of a running host; --help\n"
+    "  bench      load-test a running host (kv-get, kv-put, kv-mixed); --help\n"
     "  version    print the version\n",
     out);
 }
@@ -33,6 +35,10 @@ int main(int argc, char** argv) {
     return troupe::host::serve_command(rest);
   if (cmd == "health")
     return troupe::host::health_command(rest);
+  if (cmd == "kv")
+    return troupe::host::kv_command(rest);
+  if (cmd == "bench")
+    return troupe::host::bench_command(rest);
   if (cmd == "version" || cmd == "--version") {
     std::printf("troupe %s\n", TROUPE_VERSION);
     return 0;
