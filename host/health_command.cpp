@@ -1,4 +1,5 @@
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 
 #include <grpcpp/grpcpp.h>
@@ -19,6 +20,13 @@ const char* status_name(grpc::health::v1::HealthCheckResponse::ServingStatus s) 
 
 // Exit codes: 0 SERVING, 1 anything else (for container HEALTHCHECKs), 2 usage.
 int health_command(const args& a) {
+  // A one-shot probe has nothing to drain: let Ctrl-C end it the usual way.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+
   std::string target = "127.0.0.1:50051";
   std::string service;
   long deadline_ms = 2000;
