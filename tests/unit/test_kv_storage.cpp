@@ -309,8 +309,18 @@ TEMPLATE_TEST_CASE("kv storage: scan by prefix, start_after and limit in byte or
   before.back() = static_cast<char>(before.back() - 1);
   std::string after = ns;
   after.back() = static_cast<char>(after.back() + 1);
-  s->put(before + "x", "outside", std::nullopt);
-  s->put(after, "outside", std::nullopt);
+  // The namespace cleanup cannot see these, so they go when the case ends.
+  struct erase_on_exit {
+    storage& s;
+    std::vector<std::string> keys;
+    ~erase_on_exit() {
+      for (const auto& k : keys) try {
+          s.erase(k);
+        } catch (...) {
+        }
+    }
+  } outside{*s, {before + "x", after}};
+  for (const auto& k : outside.keys) s->put(k, "outside", std::nullopt);
 
   auto with_prefix = [&](const std::string& p) {
     std::vector<std::string> out;

@@ -97,13 +97,13 @@ class params {
     return add(buf.data(), 8);
   }
 
-  int count() const { return count_; }
+  int count() const { return static_cast<int>(count_); }
   const char* const* values() const { return values_.data(); }
   const int* lengths() const { return lengths_.data(); }
   const int* formats() const { return formats_.data(); }
 
  private:
-  static constexpr int max_params = 8;
+  static constexpr std::size_t max_params = 8;
 
   params& add(const char* data, int length) {
     values_[count_] = data;
@@ -113,7 +113,7 @@ class params {
     return *this;
   }
 
-  int count_ = 0;
+  std::size_t count_ = 0;
   std::array<const char*, max_params> values_{};
   std::array<int, max_params> lengths_{};
   std::array<int, max_params> formats_{};
@@ -150,8 +150,6 @@ std::string trimmed(const char* message) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
-
-void ignore_notice(void*, const char*) {}
 
 class postgres_storage final : public storage {
  public:
@@ -251,9 +249,8 @@ class postgres_storage final : public storage {
       throw storage_error(storage_error::kind::unavailable,
                           "kv postgres: cannot connect: " + message);
     }
-    // CREATE TABLE IF NOT EXISTS reports "already exists, skipping" as a
-    // NOTICE, which libpq would print to stderr.
-    PQsetNoticeProcessor(conn_, &ignore_notice, nullptr);
+    doomed_ = false;
+    PQsetNoticeReceiver(conn_, &postgres_storage::on_notice, this);
     try {
       if (!schema_ready_) {
         create_schema();
@@ -271,6 +268,13 @@ class postgres_storage final : public storage {
   }
 
   void create_schema() {
+    // CREATE TABLE IF NOT EXISTS still needs CREATE on the schema, which a
+    // deployment may grant only to whoever made the table; so look first.
+    {
+      result_ptr r(PQexec(conn_, "SELECT to_regclass('kv') IS NOT NULL"));
+      check(r, "look up schema");
+      if (PQntuples(r.get()) == 1 && std::strcmp(PQgetvalue(r.get(), 0, 0), "t") == 0) return;
+    }
     // Several statements in one simple query run as one implicit
     // transaction, which holds the advisory lock until the table is
     // committed.
@@ -287,19 +291,32 @@ class postgres_storage final : public storage {
     conn_ = nullptr;
   }
 
-  // A server that closed the connection while we were idle (restart,
-  // failover, idle timeout) has left EOF or a FATAL message on the socket;
-  // reading it now lets the next call reconnect instead of failing once.
+  // Notices are not for stderr (CREATE TABLE IF NOT EXISTS sends "already
+  // exists, skipping"), but one kind matters: a server that ends an idle
+  // session (shutdown, restart, pg_terminate_backend) first sends a FATAL
+  // error, which libpq hands to the notice receiver because no query is
+  // running.
+  static void on_notice(void* self, const PGresult* notice) {
+    const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0))
+      static_cast<postgres_storage*>(self)->doomed_ = true;
+  }
+
+  // Reads whatever arrived while the connection was idle, so that a session
+  // the server has already ended is replaced before the next call is sent on
+  // it, rather than failing that call.
   bool connection_usable() {
-    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) return false;
+    if (!conn_ || doomed_ || PQstatus(conn_) != CONNECTION_OK) return false;
     pollfd pfd{PQsocket(conn_), POLLIN, 0};
     if (pfd.fd < 0) return false;
     const int ready = poll(&pfd, 1, 0);
-    if (ready < 0) return true;  // EINTR and the like: let the call find out
-    if (ready == 0) return true;
-    if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
+    if (ready <= 0) return true;  // nothing pending (or EINTR: let the call find out)
+    if (pfd.revents & (POLLERR | POLLNVAL)) return false;
     if (!PQconsumeInput(conn_)) return false;
-    return PQstatus(conn_) == CONNECTION_OK;
+    // PQconsumeInput only buffers; parsing (and so the notice receiver) runs
+    // in PQisBusy.
+    PQisBusy(conn_);
+    return !doomed_ && PQstatus(conn_) == CONNECTION_OK;
   }
 
   result_ptr run(const char* statement, const params& p, const char* what) {
@@ -334,6 +351,8 @@ class postgres_storage final : public storage {
   detail::shard_filter filter_;
   PGconn* conn_ = nullptr;
   bool schema_ready_ = false;
+  // The server announced the end of this session.
+  bool doomed_ = false;
 };
 
 }  // namespace
