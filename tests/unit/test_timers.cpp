@@ -39,7 +39,7 @@ std::chrono::milliseconds since(clock_type::time_point t0) {
 
 } // namespace
 
-TEST_CASE("after runs its callback once, no earlier than the delay", "[timers]") {
+TEST_CASE("after runs its callback once and no earlier than the delay", "[timers]") {
   std::atomic<int> fired{0};
   std::promise<std::chrono::milliseconds> first;
   auto first_f = first.get_future();

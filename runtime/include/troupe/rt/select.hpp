@@ -156,7 +156,10 @@ struct race_state {
   race_state()
     : arbiter([this](outcome<T>&& o) {
         result.emplace(std::move(o));
-        deliver.post();
+        // Only the winner gets here. Moving the callback out drops its strong
+        // reference to the actor now rather than whenever the work lets go.
+        auto cb = std::move(deliver);
+        cb.post();
       }) {
   }
   race_state(const race_state&) = delete;
@@ -203,7 +206,8 @@ private:
 /// `work_token` cancelled (with deadline_exceeded or the caller's reason)
 /// when the work lost. If the deadline has passed or `token` is cancelled
 /// already, the work is never started. If `self` quits before delivery, the
-/// work is cancelled with shutting_down. Call in `self`'s context.
+/// work is cancelled with shutting_down; called on an actor that is already
+/// quitting, race() does nothing at all. Call in `self`'s context.
 template <class T, class Start, class OnDone>
 void race(caf::scheduled_actor* self, deadline dl, cancel_token token, Start&& start_work,
           OnDone&& on_done) {
@@ -221,21 +225,26 @@ void race(caf::scheduled_actor* self, deadline dl, cancel_token token, Start&& s
     return;
   }
   auto st = std::make_shared<detail::race_state<T>>();
-  // Fires when the delivery handler is destroyed: normally after it ran,
-  // but also when the actor quits first, in which case the work must stop.
+  // Owned by the delivery handler alone and destroyed with it: normally
+  // right after it ran (a no-op then), but also when the actor quits before
+  // delivery, in which case the work must stop.
   struct abandon_guard {
-    std::weak_ptr<detail::race_state<T>> st;
-    ~abandon_guard() {
-      if (auto s = st.lock())
-        s->arbiter.offer_cancel(cancel_reason::shutting_down);
+    explicit abandon_guard(std::shared_ptr<detail::race_state<T>> s) : st(std::move(s)) {
     }
+    abandon_guard(const abandon_guard&) = delete;
+    abandon_guard& operator=(const abandon_guard&) = delete;
+    ~abandon_guard() {
+      st->arbiter.offer_cancel(cancel_reason::shutting_down);
+    }
+    std::shared_ptr<detail::race_state<T>> st;
   };
-  auto guard = std::make_shared<abandon_guard>(abandon_guard{st});
+  auto guard = std::make_shared<abandon_guard>(st);
   st->deliver = make_actor_callback(
-    self, [st, guard, on_done = std::forward<OnDone>(on_done)]() mutable {
-      st->deadline_timer.cancel();
-      st->caller.reset();
-      on_done(std::move(*st->result));
+    self, [guard, on_done = std::forward<OnDone>(on_done)]() mutable {
+      auto& s = *guard->st;
+      s.deadline_timer.cancel();
+      s.caller.reset();
+      on_done(std::move(*s.result));
     });
   std::weak_ptr<detail::race_state<T>> weak = st;
   if (!dl.is_never())

@@ -401,6 +401,8 @@ struct task_access {
 /// handlers or other threads) and quits right after. `token` is the caller's
 /// cancellation (say, a gRPC client going away): when it fires the task ends
 /// with task_errc_from(reason). An already-cancelled token spawns nothing.
+/// A body that never completes its promise keeps its actor, and with it the
+/// actor system's shutdown, waiting: give it a token or cancel it.
 template <class T, class F>
 task<T> spawn_task(caf::actor_system& sys, F&& body, cancel_token token = {}) {
   auto core = std::make_shared<detail::task_core<T>>();

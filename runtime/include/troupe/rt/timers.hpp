@@ -10,6 +10,10 @@
 // time (a request timeout) and withdraw it again. Everything here is built on
 // that, so timers work in any actor without the actor's behavior knowing.
 //
+// One CAF rule carries over: while an actor waits in request(...).await(...),
+// CAF holds back every other message, timer ticks included, until the awaited
+// response arrives. Prefer then() in actors that use timers.
+//
 // Threading: functions taking `self` must run in that actor's context (inside
 // one of its handlers or make_behavior), like every other `self->` call.
 // timer_handle::cancel() also belongs to the owner. actor_callback::post() and
