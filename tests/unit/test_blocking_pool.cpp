@@ -55,6 +55,9 @@ blocking_job job_that(std::function<void()> run) {
   return job;
 }
 
+// Tests declare everything their jobs touch before the pool, so the pool is
+// destroyed (threads joined) first.
+
 // Occupies every pool thread until opened, so later jobs stay queued. The
 // latches are shared with the jobs so a failing test cannot leave a worker
 // waiting on a destroyed latch.
@@ -97,13 +100,13 @@ TEST_CASE("pool arguments are validated", "[blocking_pool]") {
 
 TEST_CASE("jobs run on named pool threads", "[blocking_pool]") {
   SECTION("custom name") {
-    blocking_pool pool(2, 8, "sqlite");
-    CHECK(pool.threads() == 2);
     std::mutex m;
     std::set<std::string> names;
     std::set<std::thread::id> ids;
     test_latch done{2};
     test_latch both_running{2};
+    blocking_pool pool(2, 8, "sqlite");
+    CHECK(pool.threads() == 2);
     for (int i = 0; i < 2; ++i)
       REQUIRE(pool.try_submit(job_that([&] {
                 {
@@ -125,8 +128,8 @@ TEST_CASE("jobs run on named pool threads", "[blocking_pool]") {
     std::string seen_default;
     std::string seen_long;
     {
-      blocking_pool pool(1, 1, "");
       test_latch done{1};
+      blocking_pool pool(1, 1, "");
       REQUIRE(pool.try_submit(job_that([&] {
                 seen_default = current_thread_name();
                 done.count_down();
@@ -135,8 +138,8 @@ TEST_CASE("jobs run on named pool threads", "[blocking_pool]") {
       REQUIRE(done.wait_for(2s));
     }
     {
-      blocking_pool pool(1, 1, "a-very-long-pool-name");
       test_latch done{1};
+      blocking_pool pool(1, 1, "a-very-long-pool-name");
       REQUIRE(pool.try_submit(job_that([&] {
                 seen_long = current_thread_name();
                 done.count_down();
@@ -151,16 +154,16 @@ TEST_CASE("jobs run on named pool threads", "[blocking_pool]") {
 }
 
 TEST_CASE("a full queue is refused at once, without stalling the caller", "[blocking_pool]") {
+  std::atomic<int> ran{0};
+  bool skipped_called = false;
   blocking_pool pool(1, 2, "full");
   plug p(pool, 1);
   CHECK(pool.running() == 1);
 
-  std::atomic<int> ran{0};
   REQUIRE(pool.try_submit(job_that([&] { ++ran; })) == submit_result::accepted);
   REQUIRE(pool.try_submit(job_that([&] { ++ran; })) == submit_result::accepted);
   CHECK(pool.queued() == 2);
 
-  bool skipped_called = false;
   blocking_job extra = job_that([&] { ++ran; });
   extra.skipped = [&](cancel_reason) { skipped_called = true; };
   auto start = std::chrono::steady_clock::now();
@@ -178,13 +181,13 @@ TEST_CASE("a full queue is refused at once, without stalling the caller", "[bloc
 }
 
 TEST_CASE("idle threads do not count against the queue capacity", "[blocking_pool]") {
+  test_latch release{1};
+  test_latch started{2};
+  std::atomic<int> accepted{0};
   blocking_pool pool(2, 1, "idle");
   // Both workers must be parked before the burst, otherwise they are not
   // idle yet and the burst would legitimately be refused.
   REQUIRE(eventually([&] { return pool.idle() == 2; }));
-  test_latch release{1};
-  test_latch started{2};
-  std::atomic<int> accepted{0};
   for (int i = 0; i < 3; ++i)
     if (pool.try_submit(job_that([&] {
           started.count_down();
@@ -200,13 +203,14 @@ TEST_CASE("idle threads do not count against the queue capacity", "[blocking_poo
 
 TEST_CASE("an expired job is never started and is skipped as deadline_exceeded",
           "[blocking_pool]") {
-  blocking_pool pool(1, 4, "expiry");
-  plug p(pool, 1);
-
   std::atomic<bool> side_effect{false};
   std::atomic<int> skips{0};
   cancel_reason why = cancel_reason::none;
   test_latch skipped{1};
+  std::atomic<int> after_ran{0};
+  blocking_pool pool(1, 4, "expiry");
+  plug p(pool, 1);
+
   blocking_job job;
   job.run = [&] { side_effect = true; };
   job.skipped = [&](cancel_reason r) {
@@ -218,7 +222,6 @@ TEST_CASE("an expired job is never started and is skipped as deadline_exceeded",
   job.due = due;
   REQUIRE(pool.try_submit(std::move(job)) == submit_result::accepted);
 
-  std::atomic<int> after_ran{0};
   REQUIRE(pool.try_submit(job_that([&] { ++after_ran; })) == submit_result::accepted);
 
   // Not synchronisation: the point is for the deadline to pass while queued.
@@ -236,13 +239,13 @@ TEST_CASE("an expired job is never started and is skipped as deadline_exceeded",
 
 TEST_CASE("a cancelled job is never started and is skipped with the token's reason",
           "[blocking_pool]") {
-  blocking_pool pool(1, 4, "cancel");
-  plug p(pool, 1);
-
   cancel_source src;
   std::atomic<bool> side_effect{false};
   cancel_reason why = cancel_reason::none;
   test_latch skipped{1};
+  blocking_pool pool(1, 4, "cancel");
+  plug p(pool, 1);
+
   blocking_job job;
   job.run = [&] { side_effect = true; };
   job.skipped = [&](cancel_reason r) {
@@ -262,10 +265,10 @@ TEST_CASE("a cancelled job is never started and is skipped with the token's reas
 }
 
 TEST_CASE("a live job runs and its skipped callback is not called", "[blocking_pool]") {
-  blocking_pool pool(1, 4, "live");
   cancel_source src;
   test_latch ran{1};
   bool skipped_called = false;
+  blocking_pool pool(1, 4, "live");
   blocking_job job;
   job.run = [&] { ran.count_down(); };
   job.skipped = [&](cancel_reason) { skipped_called = true; };
@@ -280,10 +283,14 @@ TEST_CASE("a live job runs and its skipped callback is not called", "[blocking_p
 
 TEST_CASE("stop skips queued work, lets running work finish, and refuses new work",
           "[blocking_pool]") {
-  blocking_pool pool(1, 4, "stop");
   test_latch started{1};
   test_latch release{1};
   std::atomic<bool> running_finished{false};
+  std::atomic<int> queued_ran{0};
+  std::vector<cancel_reason> reasons;
+  std::mutex reasons_mtx;
+  test_latch both_skipped{2};
+  blocking_pool pool(1, 4, "stop");
   REQUIRE(pool.try_submit(job_that([&] {
             started.count_down();
             release.wait_for(5s);
@@ -292,10 +299,6 @@ TEST_CASE("stop skips queued work, lets running work finish, and refuses new wor
           == submit_result::accepted);
   REQUIRE(started.wait_for(2s));
 
-  std::atomic<int> queued_ran{0};
-  std::vector<cancel_reason> reasons;
-  std::mutex reasons_mtx;
-  test_latch both_skipped{2};
   for (int i = 0; i < 2; ++i) {
     blocking_job job = job_that([&] { ++queued_ran; });
     job.skipped = [&](cancel_reason r) {
@@ -356,9 +359,9 @@ TEST_CASE("the destructor stops the pool and skips what is still queued", "[bloc
 }
 
 TEST_CASE("stop from a pool thread is refused rather than deadlocking", "[blocking_pool]") {
-  blocking_pool pool(1, 1, "self");
   test_latch done{1};
   bool threw = false;
+  blocking_pool pool(1, 1, "self");
   REQUIRE(pool.try_submit(job_that([&] {
             try {
               pool.stop();
@@ -373,8 +376,8 @@ TEST_CASE("stop from a pool thread is refused rather than deadlocking", "[blocki
 }
 
 TEST_CASE("a throwing job does not take its worker down", "[blocking_pool]") {
-  blocking_pool pool(1, 4, "throw");
   test_latch after{1};
+  blocking_pool pool(1, 4, "throw");
   REQUIRE(pool.try_submit(job_that([] { throw std::runtime_error("boom"); }))
           == submit_result::accepted);
   REQUIRE(pool.try_submit(job_that([&] { after.count_down(); })) == submit_result::accepted);

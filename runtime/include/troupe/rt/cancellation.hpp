@@ -74,6 +74,7 @@ private:
 // reset()ing) it deregisters the callback; if the callback is running on
 // another thread at that moment, the destructor waits for it to finish, so
 // objects the callback captures by reference may be destroyed right after.
+// Discarding it deregisters at once, hence [[nodiscard]].
 class [[nodiscard]] cancel_registration {
 public:
   cancel_registration() noexcept = default;
@@ -125,8 +126,9 @@ public:
 
   // Runs `fn` exactly once when the source is cancelled, on the cancelling
   // thread and outside any internal lock. If already cancelled, `fn` runs
-  // right here on the caller's thread before on_cancel returns. `fn` must not
-  // throw (an escaping exception terminates).
+  // right here on the caller's thread before on_cancel returns, and the
+  // returned registration is inactive. `fn` must not throw (an escaping
+  // exception terminates).
   cancel_registration on_cancel(std::function<void(cancel_reason)> fn) const;
 
 private:
