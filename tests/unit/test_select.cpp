@@ -96,7 +96,7 @@ TEST_CASE("select: the result comes first", "[select]") {
     test_system ts;
     run_race(*ts.sys, deadline::after(80ms), caller.token(),
              threaded_work{probe, 15ms, &threads, &mtx}, rec, 150ms);
-    REQUIRE(first.wait_for(1s) == std::future_status::ready);
+    REQUIRE(first.wait_for(10s) == std::future_status::ready);
     // Loser: the caller's cancel, now deregistered, changes nothing.
     caller.cancel(cancel_reason::client_cancelled);
     join_all_threads(threads);
@@ -121,7 +121,7 @@ TEST_CASE("select: the deadline comes first", "[select]") {
     test_system ts;
     run_race(*ts.sys, deadline::after(30ms), cancel_token{},
              threaded_work{probe, 150ms, &threads, &mtx}, rec, 180ms);
-    REQUIRE(first.wait_for(1s) == std::future_status::ready);
+    REQUIRE(first.wait_for(10s) == std::future_status::ready);
     CHECK(std::chrono::steady_clock::now() - t0 >= 30ms);
     CHECK(std::chrono::steady_clock::now() - t0 < 140ms);
     join_all_threads(threads);
@@ -148,7 +148,7 @@ TEST_CASE("select: cancellation comes first", "[select]") {
              threaded_work{probe, 80ms, &threads, &mtx}, rec, 150ms);
     std::this_thread::sleep_for(20ms);
     caller.cancel(cancel_reason::client_cancelled);
-    REQUIRE(first.wait_for(1s) == std::future_status::ready);
+    REQUIRE(first.wait_for(10s) == std::future_status::ready);
     join_all_threads(threads);
   }
   auto o = first.get();
@@ -170,7 +170,7 @@ TEST_CASE("select: work whose deadline already passed is never started", "[selec
     test_system ts;
     run_race(*ts.sys, deadline::after(0ms), cancel_token{},
              threaded_work{probe, 1ms, &threads, &mtx}, rec);
-    REQUIRE(first.wait_for(1s) == std::future_status::ready);
+    REQUIRE(first.wait_for(10s) == std::future_status::ready);
   }
   CHECK(threads.empty());
   CHECK_FALSE(probe->started.load());
@@ -190,7 +190,7 @@ TEST_CASE("select: an already-cancelled token never starts the work", "[select]"
     test_system ts;
     run_race(*ts.sys, deadline::never(), caller.token(),
              threaded_work{probe, 1ms, &threads, &mtx}, rec);
-    REQUIRE(first.wait_for(1s) == std::future_status::ready);
+    REQUIRE(first.wait_for(10s) == std::future_status::ready);
   }
   CHECK_FALSE(probe->started.load());
   auto o = first.get();
@@ -220,7 +220,7 @@ TEST_CASE("select: a result offered inside start_work is delivered later and onl
         });
       race_returned = true;
     });
-    REQUIRE(got_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
   }
   CHECK(got_f.get() == 1);
   CHECK_FALSE(delivered_inline.load());
@@ -254,7 +254,7 @@ TEST_CASE("select: concurrent result and cancel deliver exactly one outcome each
       }
       armed.set_value();
     });
-    REQUIRE(armed_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(armed_f.wait_for(10s) == std::future_status::ready);
     std::atomic<bool> go{false};
     std::thread a{[&] {
       while (!go)

@@ -79,7 +79,7 @@ TEST_CASE("a task's value reaches an awaiting actor without blocking it", "[task
           self->quit();
         });
     });
-    REQUIRE(got_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
   }
   CHECK(got_f.get() == 7);
 }
@@ -124,7 +124,7 @@ TEST_CASE("a cancelled task's later side effects never happen", "[task]") {
         p.set_value(1);
       });
     });
-    REQUIRE(body_token_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(body_token_f.wait_for(10s) == std::future_status::ready);
     std::this_thread::sleep_for(10ms);
     t.cancel();
     auto r = t.await_blocking(1s);
@@ -157,7 +157,7 @@ TEST_CASE("cancellation stops a task even when its timer message is already queu
       // task gets cancelled from outside.
       std::this_thread::sleep_for(80ms);
     });
-    REQUIRE(started_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(started_f.wait_for(10s) == std::future_status::ready);
     std::this_thread::sleep_for(30ms);
     t.cancel();
     auto r = t.await_blocking(1s);
@@ -236,7 +236,7 @@ TEST_CASE("join_all waits for every task and keeps input order", "[task]") {
         self->quit();
       });
     });
-    REQUIRE(got_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
   }
   auto rs = got_f.get();
   REQUIRE(rs.size() == 4);
@@ -262,7 +262,7 @@ TEST_CASE("join_all of nothing completes at once", "[task]") {
         self->quit();
       });
     });
-    REQUIRE(got_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
   }
   CHECK(got_f.get() == 0);
 }
@@ -294,7 +294,7 @@ TEST_CASE("try_join returns the first error and cancels the slow siblings", "[ta
           self->quit();
         });
     });
-    REQUIRE(got_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
     // Past every sibling's due time.
     std::this_thread::sleep_for(200ms);
   }
@@ -329,7 +329,7 @@ TEST_CASE("try_join yields the values in input order when all succeed", "[task]"
           self->quit();
         });
     });
-    REQUIRE(got_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
   }
   CHECK(got_f.get() == std::vector<int>{10, 20, 30});
 }

@@ -54,7 +54,7 @@ TEST_CASE("after runs its callback once and no earlier than the delay", "[timers
       // Stay around well past the due time to see a second firing if any.
       after(self, 150ms, [self] { self->quit(); });
     });
-    REQUIRE(first_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(first_f.wait_for(10s) == std::future_status::ready);
   }
   CHECK(first_f.get() >= 40ms);
   CHECK(fired.load() == 1);
@@ -154,7 +154,7 @@ TEST_CASE("sleep_for lets the actor handle other messages while it sleeps", "[ti
         [&](ping_atom) { ++pings; },
       };
     });
-    REQUIRE(started_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(started_f.wait_for(10s) == std::future_status::ready);
     for (int i = 0; i < 3; ++i)
       caf::anon_send(a, ping_atom::value);
   }
@@ -206,7 +206,7 @@ TEST_CASE("actor_callback runs in the actor when posted from another thread", "[
         self->quit();
       }));
     });
-    REQUIRE(made_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(made_f.wait_for(10s) == std::future_status::ready);
     auto cb = made_f.get();
     std::thread poster{[cb] {
       CHECK(cb.post());
@@ -234,7 +234,7 @@ TEST_CASE("schedule_on delivers a message later from a non-actor thread", "[time
       };
     });
     schedule_on(a, 50ms, caf::make_message(42));
-    REQUIRE(got_f.wait_for(1s) == std::future_status::ready);
+    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
   }
   CHECK(got_f.get() == 42);
   CHECK(arrived_after >= 50ms);
