@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "troupe/rt/config.hpp"
+#include "troupe/rt/grpc_bridge.hpp"
 #include "troupe/rt/rate_limiter.hpp"
 
 namespace troupe::rt {
@@ -74,6 +75,10 @@ std::string peer_address(const std::string& peer) {
 }
 
 std::optional<call_status> admit_call(grpc::CallbackServerContext* ctx, std::string_view method) {
+  // Between SIGTERM and the server's own shutdown the port still accepts:
+  // new calls are refused here so that only calls already in flight finish.
+  if (server_draining())
+    return call_status::from_cancel(cancel_reason::shutting_down);
   if (!any_limit.load(std::memory_order_acquire))
     return std::nullopt; // the common case costs one load
   auto& l = *installed;

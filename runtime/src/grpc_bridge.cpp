@@ -10,6 +10,7 @@ namespace troupe::rt {
 namespace {
 
 std::atomic<bool> draining{false};
+std::atomic<std::int64_t> calls_open{0};
 
 const std::string& replica_name() {
   static const std::string name = [] {
@@ -58,6 +59,18 @@ void mark_server_draining() {
 
 bool server_draining() {
   return draining.load(std::memory_order_acquire);
+}
+
+void note_call_opened() {
+  calls_open.fetch_add(1, std::memory_order_relaxed);
+}
+
+void note_call_closed() {
+  calls_open.fetch_sub(1, std::memory_order_release);
+}
+
+std::int64_t open_calls() {
+  return calls_open.load(std::memory_order_acquire);
 }
 
 deadline deadline_of(const grpc::CallbackServerContext* ctx) {

@@ -24,8 +24,12 @@ void declare_host_config(config_schema& s) {
                 "address the gRPC server listens on; port 0 picks a free port");
   s.add_uint("server.shutdown_grace_ms", 10000, 0, 3'600'000,
              "how long calls in flight may take to finish after SIGTERM");
+  s.add_uint("server.shutdown_linger_ms", 200, 0, 60'000,
+             "after the last call, time for connections to flush before they close");
   s.add_uint("server.max_message_bytes", 4 * 1024 * 1024, 1024, 1024u * 1024 * 1024,
              "largest gRPC message accepted or sent");
+  s.add_bool("server.http2_bdp_probe", false,
+             "let HTTP/2 windows grow with bandwidth (more memory per throttled stream)");
   s.add_uint("runtime.threads", cores, 1, 256, "CAF scheduler threads (default: online cores)");
   s.add_choice("runtime.scheduler", "sharing", {"sharing", "stealing"},
                "CAF scheduler policy: sharing blocks idle workers, stealing polls");
@@ -106,6 +110,10 @@ int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> ser
   // gRPC sets SO_REUSEPORT by default: a second host on the same port would
   // silently share its traffic instead of failing to start.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // With BDP probing gRPC grows each stream's receive window to many MB, so a
+  // client stream the host has stopped reading (backpressure) still parks
+  // that much in the transport. Off, it stays near 64 KiB per stream.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, cfg.get_bool("server.http2_bdp_probe") ? 1 : 0);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   auto max_msg = static_cast<int>(cfg.get_uint("server.max_message_bytes"));
   builder.SetMaxReceiveMessageSize(max_msg);
@@ -148,7 +156,22 @@ int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> ser
   for (auto& s : services)
     s->drain();
   auto started_at = std::chrono::steady_clock::now();
-  server->Shutdown(std::chrono::system_clock::now() + grace);
+  auto grace_ends = started_at + grace;
+  // Calls in flight finish while the connections stay up: stopping the gRPC
+  // server as soon as the last call is done would close connections whose
+  // final messages are still in the transport, and clients would lose them.
+  while (open_calls() > 0 && std::chrono::steady_clock::now() < grace_ends)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (open_calls() == 0) {
+    auto linger = std::chrono::milliseconds(cfg.get_uint("server.shutdown_linger_ms"));
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+      linger, std::max<std::chrono::steady_clock::duration>(
+                grace_ends - std::chrono::steady_clock::now(), {})));
+  }
+  auto left = std::max<std::chrono::steady_clock::duration>(
+    grace_ends - std::chrono::steady_clock::now(), {});
+  server->Shutdown(std::chrono::system_clock::now()
+                   + std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
   life.cancel_remaining_work();
   server->Wait();
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(

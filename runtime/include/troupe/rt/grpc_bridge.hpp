@@ -5,6 +5,7 @@
 // send_inline, usually running it right here) and returns the reactor; the
 // actor side finishes the call whenever its answer is ready.
 
+#include <cstdint>
 #include <deque>
 #include <mutex>
 
@@ -23,9 +24,16 @@ grpc::Status to_grpc_status(const call_status& status);
 /// Trailing metadata every reply carries (troupe-replica), and pushback.
 void add_trailers(grpc::CallbackServerContext* ctx, const call_status& status);
 
-/// Once set, calls that end early report UNAVAILABLE (shutting down).
+/// Once set, new calls are refused and calls that end early report
+/// UNAVAILABLE (shutting down).
 void mark_server_draining();
 bool server_draining();
+
+/// Calls whose reactor has not reached OnDone yet; the host waits for them
+/// before it stops the server, so their last bytes are still flushed.
+void note_call_opened();
+void note_call_closed();
+std::int64_t open_calls();
 
 /// Why a call whose client went away ended: deadline, shutdown or cancel.
 cancel_reason reason_for_cancel(const grpc::CallbackServerContext* ctx);
@@ -55,7 +63,10 @@ public:
       finish_claimed(call_status::from_cancel(reason));
   }
 
-  void OnDone() override { this->release(); }
+  void OnDone() override {
+    note_call_closed();
+    this->release();
+  }
 
   // Both reactions are a few atomic operations (OnCancel's Finish only
   // starts a batch), so gRPC may run them inline instead of handing each
@@ -65,7 +76,9 @@ public:
 
 private:
   unary_reactor(grpc::CallbackServerContext* ctx, Response* response)
-    : unary_call<Response>(response, deadline_of(ctx)), ctx_(ctx) {}
+    : unary_call<Response>(response, deadline_of(ctx)), ctx_(ctx) {
+    note_call_opened();
+  }
 
   void finish_claimed(call_status status) override {
     add_trailers(ctx_, status);
@@ -91,7 +104,7 @@ public:
     bool start_write = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
-      if (done_ || finishing_)
+      if (done_ || finishing_ || !this->open())
         return push_result::ended;
       if (queue_.size() >= capacity_)
         return push_result::full;
@@ -108,7 +121,7 @@ public:
     bool now = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
-      now = done_ || queue_.size() < capacity_;
+      now = done_ || !this->open() || queue_.size() < capacity_;
       if (!now)
         writable_ = std::move(fn);
     }
@@ -116,7 +129,13 @@ public:
       fn();
   }
 
-  void send_headers() override { this->StartSendInitialMetadata(); }
+  void send_headers() override {
+    std::lock_guard<std::recursive_mutex> ops{ops_mtx_};
+    if (ended_ || headers_sent_)
+      return;
+    headers_sent_ = true;
+    this->StartSendInitialMetadata();
+  }
 
   void finish(call_status status) override {
     bool finish_now = false;
@@ -150,19 +169,15 @@ public:
     bool finish_now = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
-      queue_.pop_front();
-      if (!ok) {
-        // The stream broke (client gone); OnCancel follows and ends the call.
-        queue_.clear();
-        writing_ = false;
+      if (!queue_.empty())
+        queue_.pop_front();
+      if (!ok || cancelled_)
+        queue_.clear(); // the client is gone; OnCancel set the final status
+      more = !queue_.empty();
+      writing_ = more;
+      finish_now = !more && finishing_;
+      if (queue_.size() < capacity_)
         wake = std::move(writable_);
-      } else {
-        more = !queue_.empty();
-        writing_ = more;
-        finish_now = !more && finishing_;
-        if (queue_.size() < capacity_)
-          wake = std::move(writable_);
-      }
     }
     if (more)
       write_front();
@@ -175,7 +190,24 @@ public:
   void OnCancel() override {
     auto reason = reason_for_cancel(ctx_);
     this->note_cancel(reason);
-    end_with(call_status::from_cancel(reason));
+    std::function<void()> wake;
+    bool finish_now = false;
+    {
+      // Finish waits for a write in flight: that write completes (failed)
+      // first, and OnWriteDone finishes the call.
+      std::lock_guard<std::mutex> guard{mtx_};
+      cancelled_ = true;
+      finishing_ = true;
+      final_ = call_status::from_cancel(reason);
+      finish_now = !writing_;
+      if (!writing_)
+        queue_.clear();
+      wake = std::move(writable_);
+    }
+    if (finish_now)
+      end_with(final_);
+    if (wake)
+      wake(); // the producer sees `ended` on its next push
   }
 
   void OnDone() override {
@@ -188,31 +220,46 @@ public:
     if (wake)
       wake();
     notify_end();
+    note_call_closed();
     this->release();
   }
 
 private:
   write_reactor(grpc::CallbackServerContext* ctx, size_t capacity)
-    : server_stream<Message>(deadline_of(ctx)), ctx_(ctx), capacity_(capacity) {}
+    : server_stream<Message>(deadline_of(ctx)), ctx_(ctx), capacity_(capacity) {
+    note_call_opened();
+  }
 
   void write_front() {
-    Message* front;
+    Message* front = nullptr;
     grpc::WriteOptions opts;
     {
       std::lock_guard<std::mutex> guard{mtx_};
+      if (queue_.empty())
+        return;
       front = &queue_.front();
       // More is queued: let gRPC coalesce this write with the next ones.
       if (queue_.size() > 1)
         opts.set_buffer_hint();
     }
+    // gRPC ops of one call are started under ops_mtx_ and never after Finish:
+    // a cancel can end the call on another thread at any moment.
+    std::lock_guard<std::recursive_mutex> ops{ops_mtx_};
+    if (ended_)
+      return;
+    headers_sent_ = true;
     this->StartWrite(front, opts);
   }
 
   void end_with(const call_status& status) {
-    if (!this->claim())
-      return;
-    add_trailers(ctx_, status);
-    this->Finish(to_grpc_status(status));
+    {
+      std::lock_guard<std::recursive_mutex> ops{ops_mtx_};
+      if (!this->claim())
+        return;
+      ended_ = true;
+      add_trailers(ctx_, status);
+      this->Finish(to_grpc_status(status));
+    }
     notify_end();
   }
 
@@ -235,11 +282,16 @@ private:
   std::deque<Message> queue_;
   bool writing_ = false;
   bool finishing_ = false;
+  bool cancelled_ = false;
   bool done_ = false;
   bool ended_notified_ = false;
   call_status final_;
   std::function<void()> writable_;
   std::function<void()> on_end_;
+  // Serialises starting gRPC operations against Finish (see write_front).
+  std::recursive_mutex ops_mtx_;
+  bool ended_ = false;
+  bool headers_sent_ = false;
 };
 
 template <class Request, class Response>
@@ -308,6 +360,7 @@ public:
 
   void OnDone() override {
     handler_.reset();
+    note_call_closed();
     this->release();
   }
 
@@ -316,7 +369,9 @@ private:
                std::shared_ptr<client_stream_handler<Request>> handler)
     : client_stream<Request, Response>(response, deadline_of(ctx)),
       ctx_(ctx),
-      handler_(std::move(handler)) {}
+      handler_(std::move(handler)) {
+    note_call_opened();
+  }
 
   void finish_claimed(call_status status) override {
     add_trailers(ctx_, status);
