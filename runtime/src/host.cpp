@@ -168,10 +168,10 @@ int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> ser
       linger, std::max<std::chrono::steady_clock::duration>(
                 grace_ends - std::chrono::steady_clock::now(), {})));
   }
-  auto left = std::max<std::chrono::steady_clock::duration>(
-    grace_ends - std::chrono::steady_clock::now(), {});
-  server->Shutdown(std::chrono::system_clock::now()
-                   + std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
+  // Every call of ours has ended (or the grace is over): stop now. A later
+  // deadline would only keep idle client connections open (gRPC waits for
+  // them), and cancels whatever is still running, as the grace promises.
+  server->Shutdown(std::chrono::system_clock::now());
   life.cancel_remaining_work();
   server->Wait();
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
