@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/test_latch.hpp"
+
 #include "troupe/rt/bounded_channel.hpp"
 
 #include <algorithm>
@@ -20,24 +22,7 @@ using troupe::rt::send_result;
 
 namespace {
 
-class test_latch {
-public:
-  explicit test_latch(int count) : count_(count) {}
-  void count_down() {
-    std::lock_guard<std::mutex> lk(mtx_);
-    if (--count_ <= 0)
-      cv_.notify_all();
-  }
-  bool wait_for(std::chrono::milliseconds limit) {
-    std::unique_lock<std::mutex> lk(mtx_);
-    return cv_.wait_for(lk, limit, [this] { return count_ <= 0; });
-  }
-
-private:
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  int count_;
-};
+using troupe::test::test_latch;
 
 std::vector<int> drain_all(bounded_channel<int>& ch) {
   std::vector<int> out;
