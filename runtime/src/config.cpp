@@ -149,13 +149,37 @@ bool config::get_bool(const std::string& key) const {
   return entry(key).text == "true";
 }
 
+namespace {
+
+// Connection strings carry passwords (libpq `password=...`, URLs
+// `scheme://user:secret@host`); logs and --print-config must not.
+std::string redact(const std::string& value) {
+  std::string out = value;
+  for (std::size_t at = out.find("password="); at != std::string::npos;
+       at = out.find("password=", at + 1)) {
+    auto from = at + 9;
+    auto to = out.find(' ', from);
+    out.replace(from, (to == std::string::npos ? out.size() : to) - from, "***");
+  }
+  auto scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    auto at = out.find('@', scheme);
+    auto colon = out.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at)
+      out.replace(colon + 1, at - colon - 1, "***");
+  }
+  return out;
+}
+
+} // namespace
+
 std::string config::describe() const {
   std::ostringstream out;
   size_t width = 0;
   for (auto& [k, v] : values_)
-    width = std::max(width, k.size() + 3 + v.text.size());
+    width = std::max(width, k.size() + 3 + redact(v.text).size());
   for (auto& [k, v] : values_) {
-    auto line = k + " = " + v.text;
+    auto line = k + " = " + redact(v.text);
     out << line << std::string(width - line.size() + 2, ' ') << "# " << to_string(v.source);
     if (!v.origin.empty())
       out << " (" << v.origin << ")";
@@ -169,7 +193,7 @@ std::string config::summary() const {
   for (auto& [k, v] : values_) {
     if (!out.empty())
       out += ' ';
-    out += k + "=" + v.text;
+    out += k + "=" + redact(v.text);
   }
   return out;
 }

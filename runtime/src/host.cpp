@@ -24,6 +24,9 @@ void declare_host_config(config_schema& s) {
                 "address the gRPC server listens on; port 0 picks a free port");
   s.add_uint("server.shutdown_grace_ms", 10000, 0, 3'600'000,
              "how long calls in flight may take to finish after SIGTERM");
+  s.add_uint("server.shutdown_delay_ms", 0, 0, 600'000,
+             "after SIGTERM, keep serving (health NOT_SERVING) this long so load "
+             "balancers stop routing here before calls are refused");
   s.add_uint("server.shutdown_linger_ms", 200, 0, 60'000,
              "after the last call, time for connections to flush before they close");
   s.add_uint("server.max_message_bytes", 4 * 1024 * 1024, 1024, 1024u * 1024 * 1024,
@@ -151,6 +154,12 @@ int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> ser
   // Probes see NOT_SERVING before anything else changes, so load balancers
   // move traffic away while the calls already here finish.
   health->SetServingStatus(false);
+  // Load balancers learn NOT_SERVING from their next health check; until then
+  // they still route here, and those calls are served, not refused.
+  auto delay = std::min<std::chrono::milliseconds>(
+    std::chrono::milliseconds(cfg.get_uint("server.shutdown_delay_ms")), grace);
+  std::this_thread::sleep_for(delay);
+  grace -= delay;
   life.begin_drain();
   mark_server_draining();
   for (auto& s : services)

@@ -44,8 +44,10 @@ RETRY_CONFIG = json.dumps({
         "name": [{"service": "troupe.kv.v1.KeyValue"}],
         "retryPolicy": {
             "maxAttempts": 5,
-            "initialBackoff": "0.1s",
-            "maxBackoff": "1s",
+            # Backoff is random in [0, b]: spread the retries over a couple
+            # of seconds, longer than the LB takes to notice a draining replica.
+            "initialBackoff": "0.5s",
+            "maxBackoff": "2s",
             "backoffMultiplier": 2,
             "retryableStatusCodes": ["UNAVAILABLE"],
         },
@@ -191,7 +193,7 @@ class Load:
             fut.result()
             code, details = OK, ""
         except grpc.RpcError as e:
-            code, details = e.code(), e.details()
+            code, details = e.code(), "%s [%s]" % (e.details(), e.debug_error_string())
         except grpc.FutureCancelledError:
             code, details = grpc.StatusCode.CANCELLED, "cancelled by the test"
         try:
@@ -263,7 +265,9 @@ def failures(results):
 
 def show_failures(results, limit=5):
     bad = failures(results)
-    return "; ".join("%s %s (t=%.2f s)" % (r[2].name, r[4], r[0]) for r in bad[:limit])
+    t0 = min(r[0] for r in results)
+    return "; ".join("%s %s (started at %.2f s, ended at %.2f s of the load)"
+                     % (r[2].name, r[4], r[0] - t0, r[1] - t0) for r in bad[:limit])
 
 
 # --- phases -------------------------------------------------------------------
@@ -501,23 +505,25 @@ def phase_scale():
     t = time.monotonic()
     compose("up", "-d", "--no-recreate", "--scale", "troupe=1")
     one = wait_replicas(1)
-    marks["down"] = (load.now(), time.monotonic() - t)
+    marks["down"] = (t, time.monotonic() - t)
     time.sleep(4)
     t = time.monotonic()
     compose("up", "-d", "--no-recreate", "--scale", "troupe=3")
     three = wait_replicas(3)
-    marks["up"] = (load.now(), time.monotonic() - t)
+    marks["up"] = (t, time.monotonic() - t)
     time.sleep(6)
     results = load.stop()
     names = replica_names(reps + three)
     codes, by_rep, lat = summarize(results, names)
     new = [c for c in three if c["id"] not in {r["id"] for r in reps}]
     after_up = collections.Counter(names.get(r[3], r[3]) for r in results
-                                   if r[0] > marks["up"][0] and r[2] == OK)
+                                   if r[0] > marks["up"][0] + marks["up"][1] and r[2] == OK)
     say("  %d slow calls at %d/s: 3 -> 1 in %.1f s, 1 -> 3 in %.1f s (until UP in the LB): %s",
         len(results), rate, marks["down"][1], marks["up"][1], dict(codes))
     say("  per replica %s; after scaling up %s; %s", dict(by_rep), dict(after_up), lat)
-    check(not failures(results), "%d calls failed: %s", len(failures(results)), show_failures(results))
+    check(not failures(results), "%d calls failed: %s (scaling down began at %.1f s, up at %.1f s)",
+          len(failures(results)), show_failures(results), marks["down"][0] - load.t0,
+          marks["up"][0] - load.t0)
     check(len(one) == 1 and len(new) == 2, "scaling did not replace 2 replicas")
     for c in new:
         check(after_up.get(c["name"], 0) > 0, "new replica %s got no calls", c["name"])

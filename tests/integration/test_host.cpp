@@ -228,3 +228,20 @@ TEST_CASE("a second signal forces exit", "[host][shutdown]") {
   CHECK(*code == 1);
   CHECK_FALSE(call.get().ok());
 }
+
+TEST_CASE("shutdown_delay_ms: NOT_SERVING at once, calls still served until the delay ends",
+          "[host][shutdown]") {
+  server_process server({"--kv-backend", "memory", "--server-shutdown-delay-ms", "1000"});
+  auto ch = server.channel();
+  REQUIRE(check(ch, "") == health::HealthCheckResponse::SERVING);
+  server.send_signal(SIGTERM);
+  std::this_thread::sleep_for(200ms);
+  CHECK(check(ch, "") == health::HealthCheckResponse::NOT_SERVING);
+  CHECK(slow_get(ch, "during-delay", 2s).ok());
+  std::this_thread::sleep_for(1200ms);
+  auto after = slow_get(ch, "after-delay", 2s);
+  CHECK(code_name(after.error_code()) == std::string("UNAVAILABLE"));
+  auto code = server.wait_exit(10s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+}

@@ -168,3 +168,21 @@ TEST_CASE("booleans accept the usual spellings", "[config]") {
   in.env = {{"TROUPE_X_ON", "maybe"}};
   CHECK_FALSE(load_config(s, in).value);
 }
+
+TEST_CASE("passwords in connection strings never reach logs or print-config", "[config]") {
+  config_schema s;
+  s.add_string("kv.dsn", "", "");
+  config_inputs in;
+  in.env = {{"TROUPE_KV_DSN", "host=db password=s3cret user=troupe"}};
+  auto r = load_config(s, in);
+  REQUIRE(r.value);
+  CHECK(r.value->get_string("kv.dsn") == "host=db password=s3cret user=troupe");
+  CHECK(r.value->summary().find("s3cret") == std::string::npos);
+  CHECK(r.value->describe().find("s3cret") == std::string::npos);
+  CHECK(r.value->summary().find("password=*** user=troupe") != std::string::npos);
+  in.env = {{"TROUPE_KV_DSN", "postgresql://troupe:s3cret@db:5432/troupe"}};
+  auto u = load_config(s, in);
+  REQUIRE(u.value);
+  CHECK(u.value->summary().find("s3cret") == std::string::npos);
+  CHECK(u.value->summary().find("postgresql://troupe:***@db:5432/troupe") != std::string::npos);
+}
