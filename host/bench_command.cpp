@@ -3,6 +3,7 @@
 
 #include "bench_call.hpp"
 #include "bench_driver.hpp"
+#include "bench_fanin.hpp"
 #include "bench_kv.hpp"
 #include "bench_options.hpp"
 #include "bench_report.hpp"
@@ -24,6 +25,13 @@ int bench_command(const args& a) {
     return 2;
   }
   auto& o = *parsed;
+  if (bench::is_fanin_scenario(o.scenario)) {
+    if (o.populate) {
+      std::fprintf(stderr, "troupe bench: --populate is for kv scenarios\n");
+      return 2;
+    }
+    return bench::run_fanin(o);
+  }
   if (!bench::is_kv_scenario(o.scenario)) {
     std::fprintf(stderr, "troupe bench: unknown scenario '%s' (see troupe bench --help)\n",
                  o.scenario.c_str());

@@ -42,6 +42,10 @@ const char* usage_text() {
          "  kv-get     Get of random keys (see --populate)\n"
          "  kv-put     Put of random keys\n"
          "  kv-mixed   Get or Put of random keys, Put with probability --put-ratio\n"
+         "  fanin      --producers Publish streams into --topics topics, --subscribers\n"
+         "             Subscribe streams to all of them: delivered events/s, publish-to-\n"
+         "             delivery latency, and every seq checked (gaps, duplicates, order);\n"
+         "             cut-off subscribers resubscribe with start_after\n"
          "\n"
          "options:\n"
          "  --target HOST:PORT   server (127.0.0.1:50051)\n"
@@ -59,6 +63,18 @@ const char* usage_text() {
          "  --deadline-ms N      per-call deadline (5000)\n"
          "  --populate           Put every key once before measuring\n"
          "  --json               one JSON object on stdout instead of the text report\n"
+         "\n"
+         "fanin options (--connections, --threads, --rate, --duration, --count, --warmup,\n"
+         "--value-bytes and --deadline-ms apply too: connections and threads carry the\n"
+         "producers, --rate and --count are events over all producers, --deadline-ms\n"
+         "bounds connecting and subscribing):\n"
+         "  --producers N        Publish streams (50)\n"
+         "  --subscribers N      Subscribe streams, one connection each (4)\n"
+         "  --subscriber-threads N  completion-queue threads the subscribers share (2)\n"
+         "  --topics N           topics; producer i publishes to topic i % N (1)\n"
+         "  --topic-prefix P     topics are P-0, P-1, ... (bench-fanin)\n"
+         "  --subscriber-rate R  each subscriber reads at most R events/s (as fast as it can)\n"
+         "  --drain S            after publishing, wait up to S s for subscribers (10)\n"
          "  --quiet              no progress lines on stderr\n"
          "\n"
          "Every call ends in a gRPC status and is counted under its name. Exit 0 when\n"
@@ -122,6 +138,28 @@ std::optional<options> parse_options(const args& a, std::string& error) {
       o.put_ratio = d;
     } else if (flag == "--deadline-ms") {
       if (!positive_int(o.deadline_ms, 86400000))
+        return bad();
+    } else if (flag == "--producers") {
+      if (!positive_int(o.producers, 100000))
+        return bad();
+    } else if (flag == "--subscribers") {
+      if (!positive_int(o.subscribers, 10000))
+        return bad();
+    } else if (flag == "--subscriber-threads") {
+      if (!positive_int(o.subscriber_threads, 256))
+        return bad();
+    } else if (flag == "--topics") {
+      if (!positive_int(o.topics, 10000))
+        return bad();
+    } else if (flag == "--topic-prefix") {
+      if (value.empty())
+        return bad();
+      o.topic_prefix = value;
+    } else if (flag == "--subscriber-rate") {
+      if (!to_double(value, o.subscriber_rate) || o.subscriber_rate <= 0)
+        return bad();
+    } else if (flag == "--drain") {
+      if (!to_double(value, o.drain_s))
         return bad();
     } else if (flag == "--populate") {
       o.populate = value != "false";

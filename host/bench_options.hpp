@@ -26,6 +26,15 @@ struct options {
   bool json = false;
   bool quiet = false;
 
+  // fanin
+  int producers = 50;           // Publish streams
+  int subscribers = 4;          // Subscribe streams, each to every topic
+  int subscriber_threads = 2;   // completion-queue threads the subscribers share
+  int topics = 1;               // producer i publishes to topic i % topics
+  double subscriber_rate = 0;   // events/s each subscriber reads; 0 means as fast as it can
+  std::string topic_prefix = "bench-fanin";
+  double drain_s = 10;          // after publishing ends, how long subscribers may catch up
+
   bool open_loop() const { return rate > 0; }
 };
 

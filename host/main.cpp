@@ -14,7 +14,7 @@ void usage(std::FILE* out) {
     "  serve      run the host (gRPC server and actors); --help lists its config keys\n"
     "  health     probe grpc.health.v1 of a running host; exit 0 when SERVING\n"
     "  kv         get, put, delete, scan or multiget keys of a running host; --help\n"
-    "  bench      load-test a running host (kv-get, kv-put, kv-mixed); --help\n"
+    "  bench      load-test a running host (kv-get, kv-put, kv-mixed, fanin); --help\n"
     "  version    print the version\n",
     out);
 }
