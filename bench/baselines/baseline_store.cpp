@@ -1,5 +1,6 @@
 #include "baseline_store.hpp"
 
+#include <csignal>
 #include <functional>
 
 namespace baseline {
@@ -29,6 +30,29 @@ std::optional<std::uint64_t> store::put(const std::string& key, const std::strin
   e.value = value;
   e.version = current + 1;
   return e.version;
+}
+
+namespace {
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+} // namespace
+
+void block_stop_signals() {
+  auto set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void wait_for_stop_signal() {
+  auto set = stop_signals();
+  int sig = 0;
+  sigwait(&set, &sig);
 }
 
 std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {

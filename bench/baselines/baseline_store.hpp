@@ -33,6 +33,12 @@ private:
   std::array<stripe, 64> stripes_;
 };
 
+/// Blocks SIGINT/SIGTERM in this thread (and the threads it starts later),
+/// so that only wait_for_stop_signal sees them. Call first in main.
+void block_stop_signals();
+/// Waits for SIGINT or SIGTERM.
+void wait_for_stop_signal();
+
 /// `--name value` from argv, or the fallback.
 std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback);
 

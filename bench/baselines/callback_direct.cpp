@@ -37,11 +37,7 @@ private:
 } // namespace
 
 int main(int argc, char** argv) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  baseline::block_stop_signals();
   auto listen = baseline::flag(argc, argv, "listen", "127.0.0.1:50063");
   direct_service service;
   grpc::ServerBuilder builder;
@@ -55,8 +51,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "callback_direct listening on 127.0.0.1:%d\n", port);
-  int sig = 0;
-  sigwait(&set, &sig);
+  baseline::wait_for_stop_signal();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }

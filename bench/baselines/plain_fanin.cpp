@@ -304,11 +304,7 @@ bool has_switch(int argc, char** argv, const char* name) {
 } // namespace
 
 int main(int argc, char** argv) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  baseline::block_stop_signals();
 
   auto listen = baseline::flag(argc, argv, "listen", "127.0.0.1:50064");
   auto queue = std::stoul(baseline::flag(argc, argv, "queue", "1024"));
@@ -331,8 +327,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "plain_fanin listening on 127.0.0.1:%d, topic queue %lu\n", port, queue);
-  int sig = 0;
-  sigwait(&set, &sig);
+  baseline::wait_for_stop_signal();
   service.stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;

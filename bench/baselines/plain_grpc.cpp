@@ -115,11 +115,7 @@ grpc::Status handle_put(const v1::PutRequest& req, v1::PutResponse& resp) {
 } // namespace
 
 int main(int argc, char** argv) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  baseline::block_stop_signals();
 
   auto listen = baseline::flag(argc, argv, "listen", "127.0.0.1:50061");
   auto threads = std::stoi(baseline::flag(argc, argv, "threads",
@@ -159,8 +155,7 @@ int main(int argc, char** argv) {
         static_cast<tag_base*>(tag)->proceed(ok);
     });
   }
-  int sig = 0;
-  sigwait(&set, &sig);
+  baseline::wait_for_stop_signal();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   for (auto& cq : cqs)
     cq->Shutdown();

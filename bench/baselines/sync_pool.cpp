@@ -54,11 +54,7 @@ private:
 } // namespace
 
 int main(int argc, char** argv) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  baseline::block_stop_signals();
 
   auto listen = baseline::flag(argc, argv, "listen", "127.0.0.1:50062");
   auto threads = std::stoi(baseline::flag(argc, argv, "threads", "256"));
@@ -81,8 +77,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "sync_pool listening on 127.0.0.1:%d with %d threads\n", port, threads);
-  int sig = 0;
-  sigwait(&set, &sig);
+  baseline::wait_for_stop_signal();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }
