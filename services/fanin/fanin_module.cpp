@@ -65,7 +65,7 @@ public:
 
 private:
   std::unique_ptr<fanin_topics> topics_;
-  std::unique_ptr<v1::FanIn::CallbackService> adapter_;
+  std::unique_ptr<grpc::Service> adapter_;
 };
 
 } // namespace

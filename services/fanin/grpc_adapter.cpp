@@ -9,7 +9,13 @@ namespace troupe::fanin {
 
 namespace {
 
-class fanin_service final : public v1::FanIn::CallbackService {
+// Subscribe is registered raw: its responses are events the topic already
+// serialized once for all subscribers (see encoded_event.hpp), so the
+// stream writes bytes, and its request is parsed here.
+using service_base = v1::FanIn::WithCallbackMethod_Publish<
+  v1::FanIn::WithRawCallbackMethod_Subscribe<v1::FanIn::WithCallbackMethod_ListTopics<v1::FanIn::Service>>>;
+
+class fanin_service final : public service_base {
 public:
   explicit fanin_service(fanin_topics& topics) : topics_(topics) {}
 
@@ -27,21 +33,28 @@ public:
     return reactor::reactor(stream);
   }
 
-  grpc::ServerWriteReactor<v1::Event>* Subscribe(grpc::CallbackServerContext* ctx,
-                                                 const v1::SubscribeRequest* req) override {
-    using reactor = rt::write_reactor<v1::Event>;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* ctx,
+                                                        const grpc::ByteBuffer* raw) override {
+    using reactor = rt::write_reactor<grpc::ByteBuffer>;
     auto stream = reactor::start(ctx, static_cast<std::size_t>(topics_.settings().subscriber_buffer));
     if (auto limited = rt::admit_call(ctx, "/troupe.fanin.v1.FanIn/Subscribe")) {
       stream->finish(std::move(*limited));
       return reactor::reactor(stream);
     }
-    if (auto bad = check(*req)) {
+    v1::SubscribeRequest request;
+    grpc::ByteBuffer bytes(*raw); // parsing consumes the buffer it is given
+    if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&bytes, &request).ok()) {
+      stream->finish(rt::call_status::invalid_argument(
+        "request", "not a valid troupe.fanin.v1.SubscribeRequest message"));
+      return reactor::reactor(stream);
+    }
+    if (auto bad = check(request)) {
       stream->finish(std::move(*bad));
       return reactor::reactor(stream);
     }
-    std::vector<std::string> topics(req->topics().begin(), req->topics().end());
-    std::map<std::string, std::uint64_t> start_after(req->start_after().begin(),
-                                                     req->start_after().end());
+    std::vector<std::string> topics(request.topics().begin(), request.topics().end());
+    std::map<std::string, std::uint64_t> start_after(request.start_after().begin(),
+                                                     request.start_after().end());
     topics_.subscribe(topics, start_after, stream);
     return reactor::reactor(stream);
   }
@@ -71,7 +84,7 @@ private:
 
 } // namespace
 
-std::unique_ptr<v1::FanIn::CallbackService> make_grpc_adapter(fanin_topics& topics) {
+std::unique_ptr<grpc::Service> make_grpc_adapter(fanin_topics& topics) {
   return std::make_unique<fanin_service>(topics);
 }
 

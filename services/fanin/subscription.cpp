@@ -45,14 +45,15 @@ bool subscription::registered(std::size_t slot, std::uint64_t delivered) {
   return true;
 }
 
-subscription::outcome subscription::deliver(std::size_t slot, const v1::Event& event, bool live) {
-  v1::Event copy(event);
+subscription::outcome subscription::deliver(std::size_t slot, const encoded_event& event,
+                                            bool live) {
+  auto message = event.message();
   rt::call_status status;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (ended_)
       return outcome::ended;
-    switch (stream_->push(copy)) {
+    switch (stream_->push(message)) {
       case rt::push_result::accepted:
         delivered_[slot] = event.seq();
         return outcome::accepted;

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "troupe/fanin/v1/fanin.pb.h"
+#include "fanin/encoded_event.hpp"
 #include "troupe/rt/call_status.hpp"
 #include "troupe/rt/server_stream.hpp"
 
@@ -34,7 +34,7 @@ enum class sub_signal {
 
 class subscription : public std::enable_shared_from_this<subscription> {
 public:
-  using stream_ptr = rt::server_stream_ptr<v1::Event>;
+  using stream_ptr = rt::server_stream_ptr<grpc::ByteBuffer>;
   /// How a signal reaches the topic of `slot` (a message to its actor).
   using notify_fn = std::function<void(std::size_t slot, sub_signal)>;
 
@@ -52,11 +52,12 @@ public:
   bool registered(std::size_t slot, std::uint64_t delivered);
 
   enum class outcome { accepted, full, ended };
-  /// Pushes a copy of `event` for the topic of `slot`. With `live`, a full
-  /// buffer means the client reads slower than the topic publishes: the
-  /// stream is ended RESOURCE_EXHAUSTED (and `ended` returned). Otherwise
-  /// (replay, paced by the topic) `full` is returned and the topic waits.
-  outcome deliver(std::size_t slot, const v1::Event& event, bool live);
+  /// Pushes `event` (a reference to its bytes) for the topic of `slot`.
+  /// With `live`, a full buffer means the client reads slower than the
+  /// topic publishes: the stream is ended RESOURCE_EXHAUSTED (and `ended`
+  /// returned). Otherwise (replay, paced by the topic) `full` is returned
+  /// and the topic waits.
+  outcome deliver(std::size_t slot, const encoded_event& event, bool live);
 
   /// Signals `writable` to the topic of `slot` once the stream has room.
   /// One registration with the stream serves every waiting topic.

@@ -225,7 +225,7 @@ std::shared_ptr<publisher> fanin_topics::open_publisher() {
 
 void fanin_topics::subscribe(const std::vector<std::string>& topics,
                              const std::map<std::string, std::uint64_t>& start_after,
-                             rt::server_stream_ptr<v1::Event> stream) {
+                             rt::server_stream_ptr<grpc::ByteBuffer> stream) {
   std::vector<std::string> names;
   for (const auto& t : topics)
     if (std::find(names.begin(), names.end(), t) == names.end())

@@ -1,7 +1,7 @@
 #pragma once
 
-// The fan-in service's actors as the gRPC adapter sees them: no CAF or gRPC
-// headers here, so each side compiles on its own.
+// The fan-in service's actors as the gRPC adapter sees them: no CAF headers
+// here, and of gRPC only the byte buffer that carries encoded events.
 
 #include <chrono>
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fanin/encoded_event.hpp"
 #include "fanin/publisher.hpp"
 #include "troupe/fanin/v1/fanin.pb.h"
 #include "troupe/rt/server_stream.hpp"
@@ -56,10 +57,11 @@ public:
   std::shared_ptr<publisher> open_publisher();
 
   /// Registers `stream` with every topic (validated, duplicates removed);
-  /// the stream's headers go out once all of them registered.
+  /// the stream's headers go out once all of them registered. Each message
+  /// written to it is one serialized troupe.fanin.v1.Event.
   void subscribe(const std::vector<std::string>& topics,
                  const std::map<std::string, std::uint64_t>& start_after,
-                 rt::server_stream_ptr<v1::Event> stream);
+                 rt::server_stream_ptr<grpc::ByteBuffer> stream);
 
   /// Sorted by name.
   std::vector<topic_info> list() const;

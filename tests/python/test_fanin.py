@@ -221,6 +221,18 @@ class FanInTest(unittest.TestCase):
             err = self.subscribe_error(stub, request)
             self.assertEqual(err.code(), grpc.StatusCode.INVALID_ARGUMENT, err.details())
             self.assertTrue(err.details().startswith(field + ":"), err.details())
+        # Bytes that are no SubscribeRequest at all (a field 1 string cut
+        # short) are refused too, with nothing delivered.
+        ch = grpc.insecure_channel(server.target)
+        raw_subscribe = ch.unary_stream("/troupe.fanin.v1.FanIn/Subscribe")
+        call = raw_subscribe(b"\x0a\x05ab", timeout=LONG)
+        with self.assertRaises(grpc.RpcError) as caught:
+            for _ in call:
+                self.fail("an event was delivered on a malformed request")
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertTrue(caught.exception.details().startswith("request:"),
+                        caught.exception.details())
+        ch.close()
 
     def test_max_topics(self):
         server = self.start("--fanin-max-topics", "2")

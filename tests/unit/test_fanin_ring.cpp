@@ -23,7 +23,7 @@ TEST_CASE("event_ring numbers events 1, 2, 3 and keeps the last `capacity`", "[f
   CHECK(ring.find(0) == nullptr);
   CHECK(ring.find(1) == nullptr);
 
-  auto& first = ring.append("a", "p1", 42);
+  auto first = ring.append("a", "p1", 42).decode();
   CHECK(first.seq() == 1);
   CHECK(first.topic() == "t");
   CHECK(first.payload() == "a");
@@ -33,7 +33,7 @@ TEST_CASE("event_ring numbers events 1, 2, 3 and keeps the last `capacity`", "[f
   fill(ring, 2);
   CHECK(ring.size() == 3);
   CHECK(ring.first_seq() == 1);
-  CHECK(ring.find(3)->payload() == "e3");
+  CHECK(ring.find(3)->decode().payload() == "e3");
 
   // Wraps: the oldest go, every retained seq is still found where it was.
   fill(ring, 7);
@@ -45,8 +45,9 @@ TEST_CASE("event_ring numbers events 1, 2, 3 and keeps the last `capacity`", "[f
   for (std::uint64_t seq = 7; seq <= 10; ++seq) {
     REQUIRE(ring.find(seq) != nullptr);
     CHECK(ring.find(seq)->seq() == seq);
-    CHECK(ring.find(seq)->payload() == "e" + std::to_string(seq));
-    CHECK(ring.find(seq)->topic() == "t");
+    CHECK(ring.find(seq)->decode().seq() == seq);
+    CHECK(ring.find(seq)->decode().payload() == "e" + std::to_string(seq));
+    CHECK(ring.find(seq)->decode().topic() == "t");
   }
 }
 
@@ -66,7 +67,7 @@ TEST_CASE("event_ring with capacity 1 and a zero capacity", "[fanin]") {
   event_ring one("t", 1);
   fill(one, 3);
   CHECK(one.first_seq() == 3);
-  CHECK(one.find(3)->payload() == "e3");
+  CHECK(one.find(3)->decode().payload() == "e3");
   CHECK(one.find(2) == nullptr);
   CHECK_THROWS_AS(event_ring("t", 0), std::invalid_argument);
 }

@@ -19,13 +19,14 @@ using troupe::fanin::topic_state;
 
 namespace {
 
-// A subscriber's stream whose client reads only when the test says so.
-class fake_stream final : public rt::server_stream<v1::Event> {
+// A subscriber's stream whose client reads only when the test says so. It
+// holds what the topic wrote, serialized events, and parses them on read.
+class fake_stream final : public rt::server_stream<grpc::ByteBuffer> {
 public:
   explicit fake_stream(std::size_t capacity)
-    : rt::server_stream<v1::Event>(rt::deadline::never()), capacity_(capacity) {}
+    : rt::server_stream<grpc::ByteBuffer>(rt::deadline::never()), capacity_(capacity) {}
 
-  rt::push_result push(v1::Event& msg) override {
+  rt::push_result push(grpc::ByteBuffer& msg) override {
     if (!open() || finishing)
       return rt::push_result::ended;
     if (buffered.size() >= capacity_)
@@ -47,7 +48,7 @@ public:
   std::vector<v1::Event> read(std::size_t n) {
     std::vector<v1::Event> out;
     while (n-- > 0 && !buffered.empty()) {
-      out.push_back(std::move(buffered.front()));
+      REQUIRE(troupe::fanin::decode_event(buffered.front(), out.emplace_back()));
       buffered.pop_front();
     }
     if (!out.empty() && writable_)
@@ -62,7 +63,7 @@ public:
     return "";
   }
 
-  std::deque<v1::Event> buffered;
+  std::deque<grpc::ByteBuffer> buffered;
   int headers = 0;
   bool finishing = false;
   rt::call_status status;
@@ -87,7 +88,7 @@ struct fixture {
   std::pair<std::shared_ptr<subscription>, fake_stream*>
   make_sub(std::vector<std::string> topics, std::size_t buffer) {
     auto* raw = new fake_stream(buffer);
-    auto stream = rt::server_stream_ptr<v1::Event>::adopt(raw);
+    auto stream = rt::server_stream_ptr<grpc::ByteBuffer>::adopt(raw);
     auto sub = std::make_shared<subscription>(next_id++, stream, std::move(topics), buffer,
                                               signals.fn());
     return {sub, raw};
