@@ -893,6 +893,13 @@ std::shared_ptr<grpc::Channel> make_channel(const options& o, const std::string&
   // channel is its own TCP connection, as separate clients would be.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetString("troupe.bench.connection", role + std::to_string(i));
+  // gRPC keeps every message a client stream sends, for a transparent
+  // retry, until the stream has sent grpc.per_rpc_retry_buffer_size
+  // (256 KiB); then it frees them all at once. With 50 producers crossing
+  // that mark together (~2,150 events into each stream), the free stalled
+  // the producer thread for 25-35 ms in the middle of every run, which
+  // showed as publish latency of whichever server was measured.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   // A paced reader should look slow to the server: without this, BDP
   // probing grows the window until megabytes wait unread in this process.
   if (small_window)
