@@ -18,8 +18,9 @@ class server_stream : public call_base {
 public:
   /// Takes `msg` only when accepted.
   virtual push_result push(Message& msg) = 0;
-  /// One-shot: `fn` runs (on some gRPC thread) once there is room again or
-  /// the stream ended. Replaces an earlier registration.
+  /// One-shot: `fn` runs (on some gRPC thread) once the buffer has drained
+  /// to half its capacity or the stream ended. Replaces an earlier
+  /// registration.
   virtual void when_writable(std::function<void()> fn) = 0;
   /// Sends the response headers now (e.g. once a subscription is registered).
   virtual void send_headers() = 0;
