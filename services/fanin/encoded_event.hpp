@@ -22,7 +22,6 @@ public:
   static encoded_event encode(const v1::Event& event);
 
   std::uint64_t seq() const noexcept { return seq_; }
-  std::size_t wire_size() const noexcept { return wire_.size(); }
 
   /// A new reference to the bytes, ready for one stream write.
   grpc::ByteBuffer message() const { return grpc::ByteBuffer(&wire_, 1); }

@@ -7,8 +7,10 @@
 namespace troupe::rt {
 
 /// Host-wide shutdown state. The token is cancelled with
-/// cancel_reason::shutting_down once the grace period is over, so every
-/// piece of work still waiting (mailboxes, timers, blocking pool) stops.
+/// cancel_reason::shutting_down once the grace period is over: a service
+/// watches it for work of its own that must stop then (background jobs,
+/// outgoing streams). Calls still open need no watching; the host ends them
+/// through the bridge, whose select then cancels their waits.
 class lifecycle {
 public:
   bool draining() const { return draining_.load(std::memory_order_acquire); }
