@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   // Before CAF or gRPC start threads: they inherit the mask, so only the
   // host's signal wait ever sees SIGINT/SIGTERM.
   troupe::rt::block_shutdown_signals();
+  troupe::rt::skip_abseil_deadlock_detection();
   if (argc < 2) {
     usage(stderr);
     return 2;

@@ -1,5 +1,7 @@
 #include "baseline_store.hpp"
 
+#include <absl/synchronization/mutex.h>
+
 #include <csignal>
 #include <functional>
 
@@ -53,6 +55,10 @@ void wait_for_stop_signal() {
   auto set = stop_signals();
   int sig = 0;
   sigwait(&set, &sig);
+}
+
+void skip_abseil_deadlock_detection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {

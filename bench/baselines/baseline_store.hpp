@@ -39,6 +39,11 @@ void block_stop_signals();
 /// Waits for SIGINT or SIGTERM.
 void wait_for_stop_signal();
 
+/// The same Abseil setting troupe's main makes (Debian's Abseil records a
+/// lock-order graph on every gRPC lock otherwise), so that comparisons
+/// measure the designs, not a library setting. Call in main.
+void skip_abseil_deadlock_detection();
+
 /// `--name value` from argv, or the fallback.
 std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback);
 

@@ -38,6 +38,7 @@ private:
 
 int main(int argc, char** argv) {
   baseline::block_stop_signals();
+  baseline::skip_abseil_deadlock_detection();
   auto listen = baseline::flag(argc, argv, "listen", "127.0.0.1:50063");
   direct_service service;
   grpc::ServerBuilder builder;

@@ -305,6 +305,7 @@ bool has_switch(int argc, char** argv, const char* name) {
 
 int main(int argc, char** argv) {
   baseline::block_stop_signals();
+  baseline::skip_abseil_deadlock_detection();
 
   auto listen = baseline::flag(argc, argv, "listen", "127.0.0.1:50064");
   auto queue = std::stoul(baseline::flag(argc, argv, "queue", "1024"));

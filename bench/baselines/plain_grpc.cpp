@@ -116,6 +116,7 @@ grpc::Status handle_put(const v1::PutRequest& req, v1::PutResponse& resp) {
 
 int main(int argc, char** argv) {
   baseline::block_stop_signals();
+  baseline::skip_abseil_deadlock_detection();
 
   auto listen = baseline::flag(argc, argv, "listen", "127.0.0.1:50061");
   auto threads = std::stoi(baseline::flag(argc, argv, "threads",

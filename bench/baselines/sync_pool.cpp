@@ -55,6 +55,7 @@ private:
 
 int main(int argc, char** argv) {
   baseline::block_stop_signals();
+  baseline::skip_abseil_deadlock_detection();
 
   auto listen = baseline::flag(argc, argv, "listen", "127.0.0.1:50062");
   auto threads = std::stoi(baseline::flag(argc, argv, "threads", "256"));

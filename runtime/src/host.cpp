@@ -1,5 +1,6 @@
 #include "troupe/rt/host.hpp"
 
+#include <absl/synchronization/mutex.h>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -44,6 +45,10 @@ void declare_host_config(config_schema& s) {
   s.add_choice("log.level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"},
                "least severe level logged");
   s.add_choice("log.format", "text", {"text", "json"}, "text, or one JSON object per line");
+}
+
+void skip_abseil_deadlock_detection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 void block_shutdown_signals() {

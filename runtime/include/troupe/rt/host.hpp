@@ -20,4 +20,9 @@ int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> ser
 /// inherit the mask. Call first thing in main.
 void block_shutdown_signals();
 
+/// Debian builds Abseil without NDEBUG, so every absl::Mutex (all of gRPC's
+/// locks) records a lock-order graph to report deadlocks: measured here at
+/// ~20% of a busy server's CPU per call. Turns that off; call in main.
+void skip_abseil_deadlock_detection();
+
 } // namespace troupe::rt
