@@ -121,7 +121,7 @@ public:
     bool now = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
-      now = done_ || !this->open() || queue_.size() < capacity_;
+      now = done_ || !this->open() || queue_.size() <= low_water_;
       if (!now)
         writable_ = std::move(fn);
     }
