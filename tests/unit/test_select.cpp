@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/test_system.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -22,14 +24,7 @@ using namespace troupe::rt;
 
 namespace {
 
-struct test_system {
-  caf::actor_system_config cfg;
-  std::optional<caf::actor_system> sys;
-  test_system() {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-  }
-};
+using troupe::test::test_system;
 
 // What the work saw, filled from whatever thread the work ran on.
 struct work_probe {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/test_system.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -18,18 +20,9 @@ using namespace troupe::rt;
 
 namespace {
 
-using ping_atom = caf::atom_constant<caf::atom("tt_ping")>;
+using troupe::test::test_system;
 
-// One small system per test; the destructor waits for every actor, so each
-// test's actors must quit on their own.
-struct test_system {
-  caf::actor_system_config cfg;
-  std::optional<caf::actor_system> sys;
-  test_system() {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-  }
-};
+using ping_atom = caf::atom_constant<caf::atom("tt_ping")>;
 
 using clock_type = std::chrono::steady_clock;
 
