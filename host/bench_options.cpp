@@ -9,18 +9,6 @@ namespace troupe::host::bench {
 
 namespace {
 
-bool to_u64(const std::string& s, std::uint64_t& out) {
-  if (s.empty() || s[0] == '-')
-    return false;
-  errno = 0;
-  char* end = nullptr;
-  auto v = std::strtoull(s.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0')
-    return false;
-  out = v;
-  return true;
-}
-
 bool to_double(const std::string& s, double& out) {
   if (s.empty())
     return false;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,5 +20,8 @@ struct parsed_flags {
   std::vector<std::string> positional;
 };
 parsed_flags parse_flags(const args& a, const std::vector<std::string>& switches);
+
+/// A flag's value as a whole number without sign; false for anything else.
+bool to_u64(const std::string& s, std::uint64_t& out);
 
 } // namespace troupe::host

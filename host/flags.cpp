@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 
 #include "commands.hpp"
 
@@ -25,6 +27,18 @@ parsed_flags parse_flags(const args& a, const std::vector<std::string>& switches
     out.flags.emplace_back(arg, a[++i]);
   }
   return out;
+}
+
+bool to_u64(const std::string& s, std::uint64_t& out) {
+  if (s.empty() || s[0] == '-')
+    return false;
+  errno = 0;
+  char* end = nullptr;
+  auto v = std::strtoull(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0')
+    return false;
+  out = v;
+  return true;
 }
 
 } // namespace troupe::host

@@ -51,18 +51,6 @@ int usage_error(const std::string& why) {
   return 2;
 }
 
-bool to_u64(const std::string& s, std::uint64_t& out) {
-  if (s.empty() || s[0] == '-')
-    return false;
-  errno = 0;
-  char* end = nullptr;
-  auto v = std::strtoull(s.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0')
-    return false;
-  out = v;
-  return true;
-}
-
 struct kv_options {
   std::string target = "127.0.0.1:50051";
   std::uint64_t deadline_ms = 5000;
