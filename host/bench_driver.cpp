@@ -3,18 +3,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <thread>
 #include <vector>
 
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
 
 #include "bench_call.hpp"
+#include "bench_process.hpp"
 
 namespace troupe::host::bench {
 
@@ -201,20 +200,6 @@ void worker::run() {
   }
 }
 
-double seconds(const timeval& tv) {
-  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-}
-
-struct cpu_times {
-  double user = 0;
-  double system = 0;
-  static cpu_times now() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return {seconds(ru.ru_utime), seconds(ru.ru_stime)};
-  }
-};
-
 std::vector<std::shared_ptr<grpc::Channel>> open_channels(const options& o) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < o.connections; ++i) {
@@ -237,16 +222,6 @@ std::vector<std::shared_ptr<grpc::Channel>> open_channels(const options& o) {
                          "calls on the others will fail and be counted\n",
                  ready, o.connections, o.target.c_str(), o.deadline_ms);
   return channels;
-}
-
-/// Waits up to `d` for SIGINT/SIGTERM; true if one came.
-bool wait_signal(std::chrono::milliseconds d) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  timespec ts{static_cast<time_t>(d.count() / 1000), static_cast<long>(d.count() % 1000) * 1000000};
-  return sigtimedwait(&set, nullptr, &ts) > 0;
 }
 
 } // namespace

@@ -5,8 +5,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <csignal>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -18,17 +16,17 @@
 #include <vector>
 
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
+#include "bench_format.hpp"
 #include "bench_histogram.hpp"
+#include "bench_process.hpp"
 #include "bench_json.hpp"
 #include "bench_stats.hpp"
 #include "troupe/fanin/v1/fanin.grpc.pb.h"
-#include "troupe/rt/grpc_status_name.hpp"
 
 namespace troupe::host::bench {
 
@@ -37,7 +35,6 @@ namespace {
 namespace v1 = troupe::fanin::v1;
 using steady = std::chrono::steady_clock;
 using ns = std::chrono::nanoseconds;
-using status_counts = std::array<std::uint64_t, status_code_count>;
 
 // Every payload starts with when it was (meant to be) sent, which producer
 // sent it and that producer's counter: the subscriber measures latency on
@@ -89,10 +86,6 @@ std::string last_seq_key(const std::string& topic) {
   for (char c : topic)
     key.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
   return key;
-}
-
-const char* code_name(std::size_t i) {
-  return rt::status_code_name(static_cast<grpc::StatusCode>(i));
 }
 
 void count_status(status_counts& counts, grpc::StatusCode code) {
@@ -940,29 +933,6 @@ std::optional<std::vector<std::uint64_t>> topic_seqs(const std::shared_ptr<grpc:
   return seqs;
 }
 
-bool wait_signal(std::chrono::milliseconds d) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  timespec ts{static_cast<time_t>(d.count() / 1000), static_cast<long>(d.count() % 1000) * 1000000};
-  return sigtimedwait(&set, nullptr, &ts) > 0;
-}
-
-struct cpu_times {
-  double user = 0;
-  double system = 0;
-  double total() const { return user + system; }
-  static cpu_times now() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    auto s = [](const timeval& tv) {
-      return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-    };
-    return {s(ru.ru_utime), s(ru.ru_stime)};
-  }
-};
-
 struct fanin_result {
   bool interrupted = false;
   double window_s = 0;  // deliveries counted for the rate
@@ -984,48 +954,6 @@ struct fanin_result {
   latency_histogram latency;
   producer_totals producers;
 };
-
-std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* format, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, format);
-  std::vsnprintf(buf, sizeof buf, format, ap);
-  va_end(ap);
-  return buf;
-}
-
-double ms(std::uint64_t v) {
-  return static_cast<double>(v) / 1e6;
-}
-
-std::string statuses_text(const status_counts& c) {
-  std::string out;
-  for (std::size_t i = 0; i < c.size(); ++i)
-    if (c[i] > 0)
-      out += fmt("  %s %llu", code_name(i), static_cast<unsigned long long>(c[i]));
-  return out.empty() ? "  (none)" : out;
-}
-
-std::string statuses_json(const status_counts& c) {
-  std::string out = "{";
-  bool first = true;
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    if (c[i] == 0)
-      continue;
-    out += (first ? "" : ",") + json_string(code_name(i)) + ":" + std::to_string(c[i]);
-    first = false;
-  }
-  return out + "}";
-}
-
-std::string latency_json(const latency_histogram& h) {
-  auto n = [](std::uint64_t v) { return json_number(ms(v), 3); };
-  return "{\"count\":" + std::to_string(h.count()) + ",\"min\":" + n(h.min())
-         + ",\"mean\":" + json_number(h.mean() / 1e6, 3) + ",\"p50\":" + n(h.quantile(0.5))
-         + ",\"p90\":" + n(h.quantile(0.9)) + ",\"p99\":" + n(h.quantile(0.99))
-         + ",\"p999\":" + n(h.quantile(0.999)) + ",\"max\":" + n(h.max()) + "}";
-}
 
 std::string latency_text(const char* label, const latency_histogram& h) {
   return fmt("%-12s p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms  (%llu events)\n", label,
@@ -1066,8 +994,8 @@ std::string text_report(const options& o, const fanin_result& r) {
              "%llu trailer mismatches\n",
              "resubscribe", u(r.cutoffs), u(r.resubscribes), u(r.out_of_range),
              u(r.trailer_mismatches));
-  out += fmt("%-12s%s\n", "publish", statuses_text(r.producers.status).c_str());
-  out += fmt("%-12s%s\n", "subscribe", statuses_text(r.subscribe_status).c_str());
+  out += fmt("%-12s%s\n", "publish", statuses_text(r.producers.status, "  (none)").c_str());
+  out += fmt("%-12s%s\n", "subscribe", statuses_text(r.subscribe_status, "  (none)").c_str());
   if (r.producers.unsent > 0)
     out += fmt("%-12s %llu scheduled events never written: the producers fell behind\n", "unsent",
                u(r.producers.unsent));

@@ -1,45 +1,16 @@
 #include "bench_report.hpp"
 
-#include <cstdarg>
-#include <cstdio>
-
+#include "bench_format.hpp"
 #include "bench_json.hpp"
-#include "troupe/rt/grpc_status_name.hpp"
 
 namespace troupe::host::bench {
 
 namespace {
 
-const char* code_name(std::size_t i) {
-  return rt::status_code_name(static_cast<grpc::StatusCode>(i));
-}
-
-double ms(std::uint64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
-
-std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* format, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, format);
-  std::vsnprintf(buf, sizeof buf, format, ap);
-  va_end(ap);
-  return buf;
-}
-
 std::string text_latency(const char* label, const latency_histogram& h) {
   return fmt("%-10s p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms  (%llu calls)\n",
              label, ms(h.quantile(0.5)), ms(h.quantile(0.9)), ms(h.quantile(0.99)),
              ms(h.quantile(0.999)), ms(h.max()), static_cast<unsigned long long>(h.count()));
-}
-
-std::string json_latency(const latency_histogram& h) {
-  auto n = [](std::uint64_t ns) { return json_number(ms(ns), 3); };
-  return "{\"count\":" + std::to_string(h.count()) + ",\"min\":" + n(h.min())
-         + ",\"mean\":" + json_number(h.mean() / 1e6, 3) + ",\"p50\":" + n(h.quantile(0.5))
-         + ",\"p90\":" + n(h.quantile(0.9)) + ",\"p99\":" + n(h.quantile(0.99))
-         + ",\"p999\":" + n(h.quantile(0.999)) + ",\"max\":" + n(h.max()) + "}";
 }
 
 double achieved_rate(const run_stats& s) {
@@ -62,11 +33,7 @@ std::string text_report(const options& o, const run_stats& s) {
              s.interrupted ? " (interrupted)" : "");
   out += fmt("%-10s %llu in %.3f s = %.1f calls/s\n", "calls",
              static_cast<unsigned long long>(s.calls()), s.window_s, achieved_rate(s));
-  std::string statuses;
-  for (std::size_t i = 0; i < s.status.size(); ++i)
-    if (s.status[i] > 0)
-      statuses += fmt("  %s %llu", code_name(i), static_cast<unsigned long long>(s.status[i]));
-  out += fmt("%-10s%s\n", "status", statuses.empty() ? "  (no calls)" : statuses.c_str());
+  out += fmt("%-10s%s\n", "status", statuses_text(s.status, "  (no calls)").c_str());
   if (s.unsent > 0)
     out += fmt("%-10s %llu scheduled calls never started: the client fell behind\n", "unsent",
                static_cast<unsigned long long>(s.unsent));
@@ -98,19 +65,11 @@ std::string json_report(const options& o, const run_stats& s) {
   out += ",\"unsent\":" + std::to_string(s.unsent);
   out += ",\"elapsed_s\":" + json_number(s.window_s, 6);
   out += ",\"rate\":" + json_number(achieved_rate(s), 3);
-  out += ",\"status\":{";
-  bool first = true;
-  for (std::size_t i = 0; i < s.status.size(); ++i) {
-    if (s.status[i] == 0)
-      continue;
-    out += (first ? "" : ",") + json_string(code_name(i)) + ":" + std::to_string(s.status[i]);
-    first = false;
-  }
-  out += "}";
-  out += ",\"latency_ms\":" + json_latency(s.latency);
-  out += ",\"latency_ok_ms\":" + json_latency(s.latency_ok);
+  out += ",\"status\":" + statuses_json(s.status);
+  out += ",\"latency_ms\":" + latency_json(s.latency);
+  out += ",\"latency_ok_ms\":" + latency_json(s.latency_ok);
   if (o.open_loop())
-    out += ",\"start_lag_ms\":" + json_latency(s.start_lag);
+    out += ",\"start_lag_ms\":" + latency_json(s.start_lag);
   out += ",\"cpu_s\":{\"user\":" + json_number(s.cpu_user_s, 3)
          + ",\"system\":" + json_number(s.cpu_system_s, 3)
          + ",\"total\":" + json_number(s.cpu_user_s + s.cpu_system_s, 3) + "}";

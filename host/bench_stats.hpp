@@ -9,13 +9,14 @@ namespace troupe::host::bench {
 
 /// gRPC status codes 0..16; anything else is counted as UNKNOWN (2).
 inline constexpr std::size_t status_code_count = 17;
+using status_counts = std::array<std::uint64_t, status_code_count>;
 
 /// What one run measured: each worker fills its own, then they are merged.
 struct run_stats {
   latency_histogram latency;     // every measured call, whatever its status
   latency_histogram latency_ok;  // only calls that ended OK
   latency_histogram start_lag;   // open loop: actual start minus scheduled start
-  std::array<std::uint64_t, status_code_count> status{};
+  status_counts status{};
   std::uint64_t unsent = 0;  // open loop: scheduled in the window but never started
   std::int64_t last_done_ns = 0;  // since the measuring window opened
 
