@@ -10,7 +10,7 @@
 
 namespace troupe::rt {
 
-std::string json_escape(const std::string& text) {
+std::string json_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 8);
   for (unsigned char c : text) {
@@ -21,7 +21,7 @@ std::string json_escape(const std::string& text) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (c < 0x20) {
+        if (c < 0x20 || c == 0x7f) {
           char buf[8];
           std::snprintf(buf, sizeof buf, "\\u%04x", c);
           out += buf;
@@ -57,7 +57,7 @@ public:
     line += "\",\"thread\":";
     line += std::to_string(msg.thread_id);
     line += ",\"msg\":\"";
-    line += json_escape(std::string(msg.payload.data(), msg.payload.size()));
+    line += json_escape(std::string_view(msg.payload.data(), msg.payload.size()));
     line += "\"}\n";
     dest.append(line.data(), line.data() + line.size());
   }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace troupe::rt {
 
@@ -10,6 +11,6 @@ namespace troupe::rt {
 bool setup_logging(const std::string& level, const std::string& format);
 
 /// Escapes `text` for use inside a JSON string literal.
-std::string json_escape(const std::string& text);
+std::string json_escape(std::string_view text);
 
 } // namespace troupe::rt
