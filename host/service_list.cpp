@@ -1,14 +1,14 @@
 #include "service_list.hpp"
 
-#include "fanin/fanin_module.hpp"
-#include "kv/kv_module.hpp"
+#include "fanin/fanin_service.hpp"
+#include "kv/kv_service.hpp"
 
 namespace troupe::host {
 
-std::vector<std::unique_ptr<rt::service_module>> make_services() {
-  std::vector<std::unique_ptr<rt::service_module>> out;
-  out.push_back(kv::make_kv_module());
-  out.push_back(fanin::make_fanin_module());
+rt::service_list make_services() {
+  rt::service_list out;
+  out.push_back(kv::make_kv_service());
+  out.push_back(fanin::make_fanin_service());
   return out;
 }
 

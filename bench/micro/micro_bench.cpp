@@ -1,7 +1,5 @@
 // Microbenchmarks of the runtime's hot paths. Compare within one run only:
 //   build/bench/micro/troupe_micro_bench --benchmark_repetitions=3
-// The unary "bridge" cases are the path a gRPC call takes into an actor and
-// back, minus gRPC itself: inline (send_inline) versus the plain scheduler hop.
 
 #include <benchmark/benchmark.h>
 
@@ -11,42 +9,11 @@
 #include <thread>
 
 #include "troupe/rt/bounded_channel.hpp"
-#include "troupe/rt/inline_execution.hpp"
-#include "troupe/rt/unary_call.hpp"
 
 namespace {
-
-struct answer {
-  int value = 0;
-};
-
-// Stands in for the gRPC reactor: records that the call was finished.
-class counting_call final : public troupe::rt::unary_call<answer> {
-public:
-  explicit counting_call(std::atomic<int>* finished)
-    : unary_call<answer>(&response_, troupe::rt::deadline::never()), finished_(finished) {}
-
-private:
-  void finish_claimed(troupe::rt::call_status) override {
-    finished_->fetch_add(1, std::memory_order_release);
-  }
-  answer response_;
-  std::atomic<int>* finished_;
-};
-
-using call_ptr = troupe::rt::unary_call_ptr<answer>;
-
-} // namespace
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(call_ptr)
-
-namespace {
-
-using get_atom = caf::atom_constant<caf::atom("get")>;
 
 caf::behavior answering_actor(caf::event_based_actor*) {
   return {
-    [](get_atom, call_ptr& call) { call->reply([](answer& a) { a.value = 42; }); },
     [](int x) { return x + 1; },
   };
 }
@@ -106,31 +73,5 @@ void actor_request_round_trip(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(actor_request_round_trip)->UseRealTime();
-
-void unary_into_actor(benchmark::State& state, bool inline_execution) {
-  actor_fixture f;
-  troupe::rt::set_inline_execution(inline_execution);
-  std::atomic<int> finished{0};
-  int sent = 0;
-  for (auto _ : state) {
-    auto call = call_ptr::adopt(new counting_call(&finished));
-    troupe::rt::send_inline(f.target, caf::make_message(get_atom::value, std::move(call)));
-    ++sent;
-    while (finished.load(std::memory_order_acquire) != sent) {
-    }
-  }
-  troupe::rt::set_inline_execution(true);
-  state.SetItemsProcessed(state.iterations());
-}
-
-void unary_bridge_inline(benchmark::State& state) {
-  unary_into_actor(state, true);
-}
-BENCHMARK(unary_bridge_inline)->UseRealTime();
-
-void unary_bridge_scheduler_hop(benchmark::State& state) {
-  unary_into_actor(state, false);
-}
-BENCHMARK(unary_bridge_scheduler_hop)->UseRealTime();
 
 } // namespace

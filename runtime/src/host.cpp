@@ -1,26 +1,27 @@
 #include "troupe/rt/host.hpp"
 
-#include <absl/synchronization/mutex.h>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <thread>
 #include <unistd.h>
 
+#include "builtin/health_service.hpp"
+#include "builtin/reflection_service.hpp"
+#include "cpu_budget.hpp"
+#include "pipeline/pipeline.hpp"
+#include "shutdown_signals.hpp"
 #include "troupe/rt/blocking_pool.hpp"
-#include "troupe/rt/call_limits.hpp"
-#include "troupe/rt/grpc_bridge.hpp"
-#include "troupe/rt/lifecycle.hpp"
 
 namespace troupe::rt {
 
+void service::declare_config(config_schema&) const {}
+
 void declare_host_config(config_schema& s) {
-  auto cores = std::max(1u, std::thread::hardware_concurrency());
+  auto cpus = detail::usable_cpus();
   s.add_address("server.listen", "127.0.0.1:50051",
                 "address the gRPC server listens on; port 0 picks a free port");
   s.add_uint("server.shutdown_grace_ms", 10000, 0, 3'600'000,
@@ -34,11 +35,13 @@ void declare_host_config(config_schema& s) {
              "largest gRPC message accepted or sent");
   s.add_bool("server.http2_bdp_probe", false,
              "let HTTP/2 windows grow with bandwidth (more memory per throttled stream)");
-  s.add_uint("runtime.threads", cores, 1, 256, "CAF scheduler threads (default: online cores)");
+  s.add_uint("runtime.threads", cpus, 1, 256,
+             "pipeline lanes (each a thread polling gRPC and running actors) and CAF "
+             "scheduler threads (default: the CPUs this process may use)");
   s.add_choice("runtime.scheduler", "sharing", {"sharing", "stealing"},
                "CAF scheduler policy: sharing blocks idle workers, stealing polls");
-  s.add_uint("runtime.blocking_threads", 8, 1, 1024,
-             "threads for blocking calls (SQLite, libpq, files)");
+  s.add_uint("runtime.blocking_threads", std::max<std::size_t>(4, 4 * cpus), 1, 1024,
+             "threads for blocking calls (SQLite, libpq, files); default 4 per CPU");
   s.add_uint("runtime.blocking_queue", 10000, 1, 10'000'000,
              "blocking calls that may wait for a thread before callers are shed");
   declare_call_limit_config(s);
@@ -47,43 +50,36 @@ void declare_host_config(config_schema& s) {
   s.add_choice("log.format", "text", {"text", "json"}, "text, or one JSON object per line");
 }
 
-void skip_abseil_deadlock_detection() {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-}
-
-void block_shutdown_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
 namespace {
-
-int wait_for_shutdown_signal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int sig = 0;
-  while (sigwait(&set, &sig) != 0) {
-  }
-  return sig;
-}
 
 std::string listen_host(const std::string& listen) {
   return listen.substr(0, listen.rfind(':'));
 }
 
+std::string replica_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0)
+    return "unknown";
+  return buf;
+}
+
+// gRPC's message size limit is a hard one, answered by gRPC itself without
+// our trailers. It sits above ours so that the pipeline refuses big messages
+// first, with a status that names server.max_message_bytes.
+int transport_limit(std::size_t ours) {
+  auto slack = std::max<std::size_t>(ours, 64 * 1024);
+  return static_cast<int>(std::min<std::size_t>(ours + slack, 2u * 1024 * 1024 * 1024 - 1));
+}
+
 } // namespace
 
-int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> services) {
+int run_host(const config& cfg, service_list user_services, host_options options) {
+  auto lanes = cfg.get_uint("runtime.threads");
   caf::actor_system_config caf_cfg;
-  caf_cfg.set("scheduler.max-threads", cfg.get_uint("runtime.threads"));
-  // Most actor work runs inline on gRPC threads, so CAF workers are often
-  // idle; work stealing would have them poll (and sleep 50 us at a time)
-  // while work sharing lets them block on one queue until there is work.
+  caf_cfg.set("scheduler.max-threads", lanes);
+  // Actor work triggered by calls runs on the lanes; CAF's workers take the
+  // rest (timers, blocking-pool answers). Work sharing lets idle workers
+  // block on one queue, where work stealing would have them poll.
   caf_cfg.set("scheduler.policy", cfg.get_string("runtime.scheduler") == "stealing"
                                      ? caf::atom("stealing")
                                      : caf::atom("sharing"));
@@ -91,18 +87,37 @@ int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> ser
 
   blocking_pool blocking{cfg.get_uint("runtime.blocking_threads"),
                          cfg.get_uint("runtime.blocking_queue"), "troupe-blk"};
-  configure_call_limits(call_limits_from(cfg));
-  lifecycle life;
-  host_context ctx{system, cfg, blocking, life};
+  cancel_source shutdown;
 
-  std::vector<std::string> started;
+  auto max_msg = cfg.get_uint("server.max_message_bytes");
+  detail::pipeline_settings ps;
+  ps.lanes = lanes;
+  ps.max_message_bytes = max_msg;
+  ps.limits = call_limits_from(cfg);
+  ps.replica = replica_name();
+  detail::pipeline pipeline{system, ps};
+  for (auto& i : options.interceptors)
+    pipeline.add_interceptor(i);
+
+  auto health = std::make_unique<detail::health_service>();
+  auto* health_ptr = health.get();
+  service_list services;
+  services.push_back(std::move(health));
+  services.push_back(std::make_unique<detail::reflection_service>(
+    [&pipeline] { return pipeline.service_names(); }));
+  for (auto& s : user_services)
+    services.push_back(std::move(s));
+
+  std::size_t started = 0;
   auto stop_started = [&] {
-    for (auto it = services.rbegin(); it != services.rend(); ++it)
-      (*it)->stop();
+    for (std::size_t i = started; i-- > 0;)
+      services[i]->stop();
   };
   for (auto& s : services) {
+    service_context ctx{system, cfg, blocking, shutdown.token(), pipeline};
     try {
       s->start(ctx);
+      ++started;
     } catch (const std::exception& e) {
       spdlog::error("service {} failed to start: {}", s->name(), e.what());
       stop_started();
@@ -110,8 +125,6 @@ int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> ser
     }
   }
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   auto listen = cfg.get_string("server.listen");
@@ -123,75 +136,77 @@ int run_host(const config& cfg, std::vector<std::unique_ptr<service_module>> ser
   // that much in the transport. Off, it stays near 64 KiB per stream.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, cfg.get_bool("server.http2_bdp_probe") ? 1 : 0);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
-  auto max_msg = static_cast<int>(cfg.get_uint("server.max_message_bytes"));
-  builder.SetMaxReceiveMessageSize(max_msg);
-  builder.SetMaxSendMessageSize(max_msg);
-  for (auto& s : services)
-    for (auto* svc : s->grpc_services())
-      builder.RegisterService(svc);
+  builder.SetMaxReceiveMessageSize(transport_limit(max_msg));
+  builder.SetMaxSendMessageSize(static_cast<int>(max_msg));
+  try {
+    pipeline.install(builder);
+  } catch (const std::exception& e) {
+    spdlog::error("cannot serve what the services declared: {}", e.what());
+    stop_started();
+    return 1;
+  }
   auto server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::error("cannot listen on {} (server.listen): address in use or invalid", listen);
     stop_started();
     return 1;
   }
-  auto* health = server->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  for (auto& s : services)
-    for (auto& name : s->grpc_service_names())
-      health->SetServingStatus(name, true);
+  pipeline.start();
+  health_ptr->set_all(pipeline.service_names(), true);
 
-  spdlog::info("troupe {} listening on {}:{} with {}", TROUPE_VERSION, listen_host(listen), port,
-               cfg.summary());
+  spdlog::info("troupe {} listening on {}:{} with {} lanes ({}) and {}", TROUPE_VERSION,
+               listen_host(listen), port, lanes, detail::cpu_budget_summary(), cfg.summary());
 
-  int sig = wait_for_shutdown_signal();
+  int sig = detail::wait_for_shutdown_signal();
   auto grace = std::chrono::milliseconds(cfg.get_uint("server.shutdown_grace_ms"));
   spdlog::info("received {}: draining for up to {} ms (send it again to exit at once)",
                sig == SIGINT ? "SIGINT" : "SIGTERM", grace.count());
-  std::thread([] {
-    auto again = wait_for_shutdown_signal();
-    spdlog::warn("received {} again: exiting without draining",
-                 again == SIGINT ? "SIGINT" : "SIGTERM");
-    spdlog::default_logger()->flush();
-    _exit(1);
-  }).detach();
+  detail::exit_on_second_signal();
 
   // Probes see NOT_SERVING before anything else changes, so load balancers
   // move traffic away while the calls already here finish.
-  health->SetServingStatus(false);
+  health_ptr->set_all(pipeline.service_names(), false);
   // Load balancers learn NOT_SERVING from their next health check; until then
   // they still route here, and those calls are served, not refused.
   auto delay = std::min<std::chrono::milliseconds>(
     std::chrono::milliseconds(cfg.get_uint("server.shutdown_delay_ms")), grace);
   std::this_thread::sleep_for(delay);
   grace -= delay;
-  life.begin_drain();
-  mark_server_draining();
+  pipeline.begin_drain();
   for (auto& s : services)
     s->drain();
   auto started_at = std::chrono::steady_clock::now();
   auto grace_ends = started_at + grace;
-  // Calls in flight finish while the connections stay up: stopping the gRPC
-  // server as soon as the last call is done would close connections whose
-  // final messages are still in the transport, and clients would lose them.
-  while (open_calls() > 0 && std::chrono::steady_clock::now() < grace_ends)
+  // Calls in flight finish while the connections stay up.
+  while (pipeline.open_calls() > 0 && std::chrono::steady_clock::now() < grace_ends)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  if (open_calls() == 0) {
-    auto linger = std::chrono::milliseconds(cfg.get_uint("server.shutdown_linger_ms"));
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-      linger, std::max<std::chrono::steady_clock::duration>(
-                grace_ends - std::chrono::steady_clock::now(), {})));
+  auto linger = std::chrono::milliseconds(cfg.get_uint("server.shutdown_linger_ms"));
+  if (pipeline.open_calls() > 0) {
+    // Whatever is left ends the documented way, UNAVAILABLE, rather than by
+    // the transport resetting its streams.
+    spdlog::info("{} calls still open after the grace period: ending them UNAVAILABLE",
+                 pipeline.open_calls());
+    shutdown.cancel(cancel_reason::shutting_down);
+    pipeline.end_open_calls();
+    auto until = std::chrono::steady_clock::now() + linger;
+    while (pipeline.open_calls() > 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  // Every call of ours has ended (or the grace is over): stop now. A later
-  // deadline would only keep idle client connections open (gRPC waits for
-  // them), and cancels whatever is still running, as the grace promises.
+  // Stopping the server as soon as the last call is done would close
+  // connections whose final frames are still in the transport.
+  std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+    linger, std::max<std::chrono::steady_clock::duration>(
+              grace_ends + linger - std::chrono::steady_clock::now(), {})));
+  // A later deadline would only keep idle client connections open (gRPC
+  // waits for them).
   server->Shutdown(std::chrono::system_clock::now());
-  life.cancel_remaining_work();
+  shutdown.cancel(cancel_reason::shutting_down);
   server->Wait();
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
     std::chrono::steady_clock::now() - started_at);
   spdlog::info("gRPC server drained in {} ms", took.count());
   stop_started();
+  pipeline.stop(std::chrono::seconds(2));
   blocking.stop();
   spdlog::info("stopped");
   return 0;

@@ -2,7 +2,6 @@
 
 #include <chrono>
 
-#include "fanin/validation.hpp"
 
 namespace troupe::fanin {
 
@@ -16,19 +15,14 @@ std::int64_t unix_nanos_now() {
 
 } // namespace
 
-publisher::publisher(topic_lookup lookup, std::uint64_t max_payload_bytes)
-  : lookup_(std::move(lookup)), max_payload_bytes_(max_payload_bytes) {}
+publisher::publisher(topic_lookup lookup) : lookup_(std::move(lookup)) {}
 
 void publisher::attach(stream_ptr stream) {
   stream_ = std::move(stream);
-  stream_->grant(1);
+  stream_->start(shared_from_this(), 1);
 }
 
 void publisher::on_message(v1::PublishRequest& msg) {
-  if (auto bad = check(msg, max_payload_bytes_)) {
-    end(std::move(*bad));
-    return;
-  }
   if (!cached_topic_ || cached_name_ != msg.topic()) {
     auto found = lookup_(msg.topic());
     if (auto* status = std::get_if<rt::call_status>(&found)) {
@@ -110,6 +104,14 @@ void publisher::on_cancel(rt::cancel_reason) {
   ended_ = true;
   held_.reset();
   held_topic_.reset();
+}
+
+void publisher::on_bad_message(rt::call_status& status) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  ended_ = true;
+  held_.reset();
+  held_topic_.reset();
+  status.trailers.emplace_back("troupe-accepted", std::to_string(accepted_));
 }
 
 void publisher::shut_down() {

@@ -1,8 +1,8 @@
 #pragma once
 
 // One Publish stream as the topics see it. Reads are granted one at a time:
-// a message is validated and offered to its topic's bounded queue, and only
-// once the queue accepted it is the next read allowed. When the queue is
+// a message (parsed and validated by the pipeline) is offered to its topic's
+// bounded queue, and only once the queue accepted it is the next read allowed. When the queue is
 // full the publisher holds that one message, asks the queue to call back
 // when there is room, and reads nothing meanwhile, so HTTP/2 flow control
 // throttles the client and memory stays bounded by one message per stream.
@@ -16,22 +16,25 @@
 #include "fanin/inbound.hpp"
 #include "troupe/fanin/v1/fanin.pb.h"
 #include "troupe/rt/client_stream.hpp"
+#include "troupe/rt/call.hpp"
 
 namespace troupe::fanin {
 
 class publisher final : public rt::client_stream_handler<v1::PublishRequest>,
                         public std::enable_shared_from_this<publisher> {
 public:
-  using stream_ptr = rt::client_stream_ptr<v1::PublishRequest, v1::PublishResponse>;
+  using stream_ptr = rt::client_streaming<v1::PublishRequest, v1::PublishResponse>;
 
-  publisher(topic_lookup lookup, std::uint64_t max_payload_bytes);
+  explicit publisher(topic_lookup lookup);
 
-  /// Binds the call (started with no credit) and allows the first read.
+  /// Becomes the call's consumer and allows the first read.
   void attach(stream_ptr stream);
 
   void on_message(v1::PublishRequest& msg) override;
   void on_client_done() override;
   void on_cancel(rt::cancel_reason reason) override;
+  /// Nothing after a bad message is taken; the status says how many were.
+  void on_bad_message(rt::call_status& status) override;
 
   /// Ends the call UNAVAILABLE because the server is shutting down; what
   /// was accepted stays accepted and is reported in `troupe-accepted`.
@@ -48,7 +51,6 @@ private:
   void end(rt::call_status status);
 
   topic_lookup lookup_;
-  const std::uint64_t max_payload_bytes_;
   stream_ptr stream_;
 
   // Only on_message touches these, and the reactor never runs it

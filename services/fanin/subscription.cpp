@@ -53,7 +53,7 @@ subscription::outcome subscription::deliver(std::size_t slot, const encoded_even
     std::lock_guard<std::mutex> guard{mtx_};
     if (ended_)
       return outcome::ended;
-    switch (stream_->push(message)) {
+    switch (stream_->push_encoded(message)) {
       case rt::push_result::accepted:
         delivered_[slot] = event.seq();
         return outcome::accepted;
@@ -136,7 +136,7 @@ void subscription::fail(rt::call_status status) {
 void subscription::drained(std::size_t) {
   if (undrained_.fetch_sub(1, std::memory_order_acq_rel) != 1)
     return;
-  auto status = rt::call_status::success();
+  auto status = rt::call_status::from_cancel(rt::cancel_reason::shutting_down);
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (!claim_end_locked(status, true))

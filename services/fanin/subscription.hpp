@@ -34,7 +34,7 @@ enum class sub_signal {
 
 class subscription : public std::enable_shared_from_this<subscription> {
 public:
-  using stream_ptr = rt::server_stream_ptr<grpc::ByteBuffer>;
+  using stream_ptr = rt::server_stream_ptr;
   /// How a signal reaches the topic of `slot` (a message to its actor).
   using notify_fn = std::function<void(std::size_t slot, sub_signal)>;
 
@@ -68,7 +68,8 @@ public:
   /// Ends with `status` (an error before delivery started, e.g. OUT_OF_RANGE).
   void fail(rt::call_status status);
   /// Shutdown: the topic of `slot` delivered all it will; once every topic
-  /// has, the stream ends OK after what is buffered, with last-seq trailers.
+  /// has, the stream ends UNAVAILABLE after what is buffered, with the
+  /// last-seq trailers a client resumes from on another replica.
   void drained(std::size_t slot);
 
   /// The call ended: every topic forgets this subscription.

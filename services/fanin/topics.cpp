@@ -12,6 +12,7 @@
 
 #include "fanin/topic_state.hpp"
 #include "troupe/rt/inline_execution.hpp"
+#include "troupe/rt/timers.hpp"
 
 namespace troupe::fanin {
 
@@ -36,7 +37,6 @@ using start_atom = caf::atom_constant<caf::atom("start")>;
 using writable_atom = caf::atom_constant<caf::atom("writable")>;
 using forget_atom = caf::atom_constant<caf::atom("forget")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
-using resume_atom = caf::atom_constant<caf::atom("resume")>;
 
 // Events taken from the inbound queue per message: large enough to amortise
 // the hop and the queue's lock, small enough that subscribe and writable
@@ -53,7 +53,7 @@ struct topic_actor_state {
   std::shared_ptr<topic_core> core;
   std::unique_ptr<topic_state> topic;
   std::chrono::milliseconds delay{0};
-  bool paused = false; // fanin.topic_delay_ms: a resume message is on its way
+  bool paused = false; // fanin.topic_delay_ms: a timer resumes it
 
   static const char* name;
 };
@@ -82,7 +82,10 @@ void drain_inbound(topic_actor_ptr self) {
   publish_counters(st);
   if (st.delay.count() > 0) {
     st.paused = true;
-    self->delayed_send(self, st.delay, resume_atom::value);
+    rt::after(self, st.delay, [self] {
+      self->state.paused = false;
+      drain_inbound(self);
+    });
     return;
   }
   // The queue pokes us only when it goes from empty to non-empty: while it
@@ -99,10 +102,6 @@ caf::behavior topic_actor(topic_actor_ptr self, std::shared_ptr<topic_core> core
   st.delay = delay;
   return {
     [=](drain_atom) { drain_inbound(self); },
-    [=](resume_atom) {
-      self->state.paused = false;
-      drain_inbound(self);
-    },
     [=](subscribe_request& r) {
       auto& s = self->state;
       std::optional<std::uint64_t> after;
@@ -218,14 +217,14 @@ std::shared_ptr<publisher> fanin_topics::open_publisher() {
       return std::move(*status);
     return std::shared_ptr<topic_inlet>(std::get<std::shared_ptr<topic_core>>(std::move(found)));
   };
-  auto p = std::make_shared<publisher>(std::move(lookup), impl_->settings.max_payload_bytes);
+  auto p = std::make_shared<publisher>(std::move(lookup));
   impl_->track(p);
   return p;
 }
 
 void fanin_topics::subscribe(const std::vector<std::string>& topics,
                              const std::map<std::string, std::uint64_t>& start_after,
-                             rt::server_stream_ptr<grpc::ByteBuffer> stream) {
+                             rt::server_stream_ptr stream) {
   std::vector<std::string> names;
   for (const auto& t : topics)
     if (std::find(names.begin(), names.end(), t) == names.end())

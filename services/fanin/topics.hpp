@@ -52,8 +52,7 @@ public:
 
   const fanin_settings& settings() const;
 
-  /// The handler of a new Publish stream: start the call with it and no
-  /// credit, then attach() the call.
+  /// The consumer of a new Publish stream; attach() the call to it.
   std::shared_ptr<publisher> open_publisher();
 
   /// Registers `stream` with every topic (validated, duplicates removed);
@@ -61,13 +60,14 @@ public:
   /// written to it is one serialized troupe.fanin.v1.Event.
   void subscribe(const std::vector<std::string>& topics,
                  const std::map<std::string, std::uint64_t>& start_after,
-                 rt::server_stream_ptr<grpc::ByteBuffer> stream);
+                 rt::server_stream_ptr stream);
 
   /// Sorted by name.
   std::vector<topic_info> list() const;
 
   /// Shutdown began: producers end UNAVAILABLE (what they got accepted
-  /// stays), topics deliver what they accepted, subscriber streams end OK.
+  /// stays), topics deliver what they accepted, then subscriber streams end
+  /// UNAVAILABLE with where to resume.
   void drain();
   /// Lets every actor quit.
   void stop();

@@ -1,53 +1,29 @@
-// The shard actors and the per-call joins/merges built on them.
+// The shard actors: admission (kv.max_pending), the simulated latency, and
+// running each storage call inline or on the blocking pool.
 
 #include "kv/kv_shards.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <deque>
-#include <functional>
-#include <map>
+#include <variant>
 
+#include "kv/shard_messages.hpp"
 #include "kv/storage/storage.hpp"
 #include "troupe/rt/blocking_pool.hpp"
-#include "troupe/rt/inline_execution.hpp"
-#include "troupe/rt/service_module.hpp"
-
-namespace troupe::kv {
-
-/// One storage call waiting for its shard. `wanted` says whether anyone still
-/// waits for the answer, so work for cancelled or expired calls is dropped
-/// before it touches storage.
-struct storage_op {
-  std::function<bool()> wanted;
-  rt::deadline due;
-  std::function<void(storage&)> run; // answers the call; may throw storage_error
-  std::function<void(rt::call_status)> fail;
-  bool counted = true; // holds a kv.max_pending slot of its shard
-};
-
-struct scan_batch {
-  std::uint32_t shard = 0;
-  std::vector<record> records;
-};
-
-} // namespace troupe::kv
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::kv::storage_op)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::kv::scan_batch)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::rt::call_status)
+#include "troupe/rt/select.hpp"
+#include "troupe/rt/service.hpp"
+#include "troupe/rt/timers.hpp"
 
 namespace troupe::kv {
 
 namespace {
 
-using op_atom = caf::atom_constant<caf::atom("op")>;
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
-using writable_atom = caf::atom_constant<caf::atom("writable")>;
-using failed_atom = caf::atom_constant<caf::atom("failed")>;
+
+/// One storage call waiting for its shard: a call, or a part of one.
+using shard_op = std::variant<get_call, put_call, delete_call, multi_get_part, scan_part>;
 
 // The storage handle of one shard. Only the shard's current storage call
 // touches it (the shard runs one at a time), on whichever thread runs it.
@@ -78,53 +54,179 @@ struct storage_slot {
   }
 };
 
-// Runs one op against the slot and answers its call.
-void execute(storage_slot& slot, storage_op& op) {
+// -- what each kind of op needs -----------------------------------------------
+
+template <class Call>
+struct call_op {
+  static bool wanted(const Call& c) { return c->open(); }
+  static rt::deadline due(const Call& c) { return c->due(); }
+  static rt::cancel_token token(Call& c) { return c->token(); }
+  static void refuse(Call& c, rt::call_status s) { c->fail(std::move(s)); }
+};
+
+bool wanted(const shard_op& op) {
+  return std::visit(
+    [](const auto& o) -> bool {
+      using T = std::decay_t<decltype(o)>;
+      if constexpr (std::is_same_v<T, multi_get_part>)
+        return !o.promise.done();
+      else if constexpr (std::is_same_v<T, scan_part>)
+        return !o.token.cancelled();
+      else
+        return call_op<T>::wanted(o);
+    },
+    op);
+}
+
+rt::deadline due_of(const shard_op& op) {
+  return std::visit(
+    [](const auto& o) -> rt::deadline {
+      using T = std::decay_t<decltype(o)>;
+      if constexpr (std::is_same_v<T, multi_get_part>)
+        return rt::deadline::never(); // the call's token ends the task at its deadline
+      else if constexpr (std::is_same_v<T, scan_part>)
+        return o.due;
+      else
+        return call_op<T>::due(o);
+    },
+    op);
+}
+
+rt::cancel_token token_of(shard_op& op) {
+  return std::visit(
+    [](auto& o) -> rt::cancel_token {
+      using T = std::decay_t<decltype(o)>;
+      if constexpr (std::is_same_v<T, multi_get_part>)
+        return o.promise.token();
+      else if constexpr (std::is_same_v<T, scan_part>)
+        return o.token;
+      else
+        return call_op<T>::token(o);
+    },
+    op);
+}
+
+/// Answers `op` with `status` instead of doing it.
+void refuse(shard_op& op, rt::call_status status) {
+  std::visit(
+    [&](auto& o) {
+      using T = std::decay_t<decltype(o)>;
+      if constexpr (std::is_same_v<T, multi_get_part>) {
+        rt::task_error err{rt::task_errc::failed, status.message, status};
+        o.promise.set_error(std::move(err));
+      } else if constexpr (std::is_same_v<T, scan_part>) {
+        caf::anon_send(o.merge, std::move(status));
+      } else {
+        call_op<T>::refuse(o, std::move(status));
+      }
+    },
+    op);
+}
+
+// -- doing it -------------------------------------------------------------------
+
+void run(get_call& c, storage& s) {
+  auto r = s.get(c->request().key());
+  c->reply([&](v1::GetResponse& resp) {
+    if (r) {
+      resp.set_found(true);
+      resp.set_value(std::move(r->value));
+      resp.set_version(r->version);
+    }
+  });
+}
+
+void run(put_call& c, storage& s) {
+  const auto& req = c->request();
+  std::optional<std::uint64_t> if_version;
+  if (req.has_if_version())
+    if_version = req.if_version();
+  auto r = s.put(req.key(), req.value(), if_version);
+  if (!r.applied) {
+    c->fail(rt::call_status::of(
+      rt::status_code::aborted,
+      "if_version: expected " + std::to_string(*if_version) + ", current version is "
+        + std::to_string(r.version) + (r.version == 0 ? " (key absent)" : "")));
+    return;
+  }
+  c->reply([&](v1::PutResponse& resp) { resp.set_version(r.version); });
+}
+
+void run(delete_call& c, storage& s) {
+  auto existed = s.erase(c->request().key());
+  c->reply([&](v1::DeleteResponse& resp) { resp.set_existed(existed); });
+}
+
+void run(multi_get_part& p, storage& s) {
+  std::vector<v1::Entry> entries(p.indexes.size());
+  for (std::size_t i = 0; i < p.indexes.size(); ++i) {
+    const auto& key = p.request->keys(static_cast<int>(p.indexes[i]));
+    auto& e = entries[i];
+    e.set_key(key);
+    if (auto r = s.get(key)) {
+      e.set_found(true);
+      e.set_value(std::move(r->value));
+      e.set_version(r->version);
+    }
+  }
+  p.promise.set_value(std::move(entries));
+}
+
+void run(scan_part& p, storage& s) {
+  scan_batch b;
+  b.shard = p.shard;
+  b.records = s.scan(p.prefix, p.cursor, p.limit);
+  b.exhausted = b.records.size() < p.limit;
+  caf::anon_send(p.merge, std::move(b));
+}
+
+/// Runs `op` against the slot and answers it.
+void execute(storage_slot& slot, shard_op& op) {
   auto* s = slot.get();
   if (s == nullptr) {
-    op.fail(rt::call_status::of(rt::status_code::unavailable, "storage is unavailable"));
+    refuse(op, rt::call_status::of(rt::status_code::unavailable, "storage is unavailable"));
     return;
   }
   try {
-    op.run(*s);
+    std::visit([&](auto& o) { run(o, *s); }, op);
   } catch (const storage_error& e) {
     if (e.what_kind == storage_error::kind::unavailable) {
       slot.handle.reset(); // reconnect on a later call
-      op.fail(rt::call_status::of(rt::status_code::unavailable, e.what()));
+      refuse(op, rt::call_status::of(rt::status_code::unavailable, e.what()));
     } else {
-      op.fail(rt::call_status::of(rt::status_code::internal, e.what()));
+      refuse(op, rt::call_status::of(rt::status_code::internal, e.what()));
     }
   } catch (const std::exception& e) {
-    op.fail(rt::call_status::of(rt::status_code::internal, e.what()));
+    refuse(op, rt::call_status::of(rt::status_code::internal, e.what()));
   }
 }
 
-rt::call_status skipped_status(const storage_op& op) {
-  return op.due.expired()
-           ? rt::call_status::from_cancel(rt::cancel_reason::deadline_exceeded)
-           : rt::call_status::from_cancel(rt::cancel_reason::client_cancelled);
-}
+// -- the shard actor ----------------------------------------------------------
 
 struct shard_state {
   std::uint32_t index = 0;
   std::shared_ptr<storage_slot> slot;
   rt::blocking_pool* pool = nullptr; // null: storage never blocks (memory)
   std::chrono::milliseconds latency{0};
-  std::atomic<int>* pending = nullptr;
-  std::deque<storage_op> queue;
-  bool busy = false;
+  std::chrono::milliseconds storage_timeout{0};
+  std::uint32_t max_pending = 0;
+  // Ops admitted and not yet answered: queued, waiting out the latency, or
+  // running. kv.max_pending bounds it.
+  std::uint32_t pending = 0;
+  std::deque<shard_op> queue;
   // Ops waiting out the simulated latency, in arrival order. The latency is
   // the same for all, so they become ready in this order too and one timer,
   // armed for the oldest, serves them all in batches.
-  std::deque<std::pair<std::chrono::steady_clock::time_point, storage_op>> delayed;
-  bool timer_armed = false;
+  std::deque<std::pair<rt::timer_point, shard_op>> delayed;
+  rt::timer_handle timer;
+  bool busy = false;
 
   ~shard_state() {
+    auto gone = rt::call_status::from_cancel(rt::cancel_reason::shutting_down);
     for (auto& op : queue)
-      op.fail(rt::call_status::of(rt::status_code::unavailable, "server is shutting down"));
+      refuse(op, gone);
     for (auto& entry : delayed)
-      entry.second.fail(
-        rt::call_status::of(rt::status_code::unavailable, "server is shutting down"));
+      refuse(entry.second, gone);
   }
 
   static const char* name;
@@ -132,172 +234,158 @@ struct shard_state {
 
 const char* shard_state::name = "kv-shard";
 
-void release_slot(shard_state& st, const storage_op& op) {
-  if (op.counted)
-    st.pending->fetch_sub(1, std::memory_order_relaxed);
+using shard_actor_ptr = caf::stateful_actor<shard_state>*;
+
+rt::call_status shed_status(const shard_state& st) {
+  // By the time the queue has drained by a useful amount.
+  auto pushback = std::max<std::int64_t>(50, st.latency.count());
+  return rt::call_status::overloaded("kv shard " + std::to_string(st.index) + " has "
+                                       + std::to_string(st.max_pending)
+                                       + " calls pending (kv.max_pending)",
+                                     std::chrono::milliseconds(pushback));
 }
 
-void pump(caf::stateful_actor<shard_state>* self) {
+void run_on_pool(shard_actor_ptr self, shard_op op);
+
+void pump(shard_actor_ptr self) {
   auto& st = self->state;
   while (!st.busy && !st.queue.empty()) {
     auto op = std::move(st.queue.front());
     st.queue.pop_front();
-    if (!op.wanted() || op.due.expired()) {
-      op.fail(skipped_status(op));
-      release_slot(st, op);
+    if (!wanted(op)) {
+      --st.pending; // its call already ended: nobody waits for this work
       continue;
     }
     if (st.pool == nullptr) {
       execute(*st.slot, op);
-      release_slot(st, op);
+      --st.pending;
       continue;
     }
-    st.busy = true;
-    auto me = caf::actor_cast<caf::actor>(self);
-    auto counted = op.counted;
-    auto shared_op = std::make_shared<storage_op>(std::move(op));
-    rt::blocking_job job;
-    job.due = shared_op->due;
-    job.run = [slot = st.slot, shared_op, me, counted] {
-      if (shared_op->wanted())
-        execute(*slot, *shared_op);
-      else
-        shared_op->fail(skipped_status(*shared_op));
-      caf::anon_send(me, done_atom::value, counted);
-    };
-    job.skipped = [shared_op, me, counted](rt::cancel_reason r) {
-      shared_op->fail(rt::call_status::from_cancel(r));
-      caf::anon_send(me, done_atom::value, counted);
-    };
-    if (st.pool->try_submit(std::move(job)) != rt::submit_result::accepted) {
-      st.busy = false;
-      shared_op->fail(rt::call_status::overloaded("blocking pool queue is full (runtime.blocking_queue)",
-                                                  std::chrono::milliseconds(100)));
-      release_slot(st, *shared_op);
-    }
+    run_on_pool(self, std::move(op));
   }
 }
 
-caf::behavior shard_actor(caf::stateful_actor<shard_state>* self, std::uint32_t index,
+// A storage call on the blocking pool races its call's deadline, its
+// cancellation and kv.storage_timeout_ms: a stuck database answers the
+// client in time, and a call that ended is never started. The shard still
+// waits for the pool job itself before the next call on its handle.
+void run_on_pool(shard_actor_ptr self, shard_op op) {
+  auto& st = self->state;
+  st.busy = true;
+  auto shared = std::make_shared<shard_op>(std::move(op));
+  auto limit = rt::deadline::earliest(due_of(*shared), rt::deadline::after(st.storage_timeout));
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto slot = st.slot;
+  auto* pool = st.pool;
+  // Whether a pool job exists that will send done_atom: the race may be
+  // decided before the work starts, and then the shard frees itself.
+  auto submitted = std::make_shared<bool>(false);
+  rt::race<bool>(
+    self, limit, token_of(*shared),
+    [=](rt::cancel_token work, rt::completer<bool> done) {
+      rt::blocking_job job;
+      job.token = work;
+      job.run = [slot, shared, done, me] {
+        execute(*slot, *shared);
+        done(true);
+        caf::anon_send(me, done_atom::value);
+      };
+      job.skipped = [me](rt::cancel_reason) { caf::anon_send(me, done_atom::value); };
+      if (pool->try_submit(std::move(job)) != rt::submit_result::accepted) {
+        refuse(*shared, rt::call_status::overloaded(
+                          "blocking pool queue is full (runtime.blocking_queue)",
+                          std::chrono::milliseconds(100)));
+        done(false);
+        caf::anon_send(me, done_atom::value);
+      }
+      *submitted = true;
+    },
+    [=, timeout = st.storage_timeout](rt::outcome<bool>&& o) {
+      if (o.has_value())
+        return;
+      if (o.deadline_exceeded() && !due_of(*shared).expired())
+        refuse(*shared, rt::call_status::of(
+                          rt::status_code::unavailable,
+                          "storage did not answer within " + std::to_string(timeout.count())
+                            + " ms (kv.storage_timeout_ms)"));
+      else
+        refuse(*shared, rt::call_status::from_cancel(o.deadline_exceeded()
+                                                       ? rt::cancel_reason::deadline_exceeded
+                                                       : o.reason()));
+      if (!*submitted) {
+        self->state.busy = false;
+        --self->state.pending;
+        pump(self);
+      }
+    });
+}
+
+void on_tick(shard_actor_ptr self) {
+  auto& st = self->state;
+  // Ops due within a millisecond go in this batch too: one wake-up per
+  // batch instead of one per call.
+  auto horizon = self->clock().now() + std::chrono::milliseconds(1);
+  while (!st.delayed.empty() && st.delayed.front().first <= horizon) {
+    st.queue.push_back(std::move(st.delayed.front().second));
+    st.delayed.pop_front();
+  }
+  pump(self);
+  if (!st.delayed.empty())
+    st.timer = rt::at(self, st.delayed.front().first, [self] { on_tick(self); });
+}
+
+void admit(shard_actor_ptr self, shard_op op) {
+  auto& st = self->state;
+  if (st.pending >= st.max_pending) {
+    refuse(op, shed_status(st));
+    return;
+  }
+  ++st.pending;
+  if (st.latency.count() == 0) {
+    st.queue.push_back(std::move(op));
+    pump(self);
+    return;
+  }
+  // The simulated database latency costs a place in this queue, not a
+  // thread and not a timer per call.
+  st.delayed.emplace_back(self->clock().now() + st.latency, std::move(op));
+  if (!st.timer.active())
+    st.timer = rt::after(self, st.latency, [self] { on_tick(self); });
+}
+
+caf::behavior shard_actor(shard_actor_ptr self, std::uint32_t index,
                           std::shared_ptr<storage_slot> slot, rt::blocking_pool* pool,
-                          std::chrono::milliseconds latency, std::atomic<int>* pending) {
+                          kv_settings settings) {
   auto& st = self->state;
   st.index = index;
   st.slot = std::move(slot);
   st.pool = pool;
-  st.latency = latency;
-  st.pending = pending;
+  st.latency = settings.latency;
+  st.storage_timeout = settings.storage_timeout;
+  st.max_pending = settings.max_pending;
   return {
-    [=](op_atom, storage_op& op) {
-      auto& st = self->state;
-      if (st.latency.count() == 0) {
-        st.queue.push_back(std::move(op));
-        pump(self);
-        return;
-      }
-      // The simulated database latency costs a place in this queue, not a
-      // thread and not a timer per call.
-      st.delayed.emplace_back(std::chrono::steady_clock::now() + st.latency, std::move(op));
-      if (!st.timer_armed) {
-        st.timer_armed = true;
-        self->delayed_send(self, st.latency, tick_atom::value);
-      }
-    },
-    [=](tick_atom) {
-      auto& st = self->state;
-      st.timer_armed = false;
-      // Ops due within a millisecond go in this batch too: one wake-up per
-      // batch instead of one per call.
-      auto horizon = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
-      while (!st.delayed.empty() && st.delayed.front().first <= horizon) {
-        st.queue.push_back(std::move(st.delayed.front().second));
-        st.delayed.pop_front();
-      }
-      pump(self);
-      if (!st.delayed.empty()) {
-        st.timer_armed = true;
-        auto wait = st.delayed.front().first - std::chrono::steady_clock::now();
-        self->delayed_send(self, std::max<std::chrono::steady_clock::duration>(wait, {}),
-                           tick_atom::value);
-      }
-    },
-    [=](done_atom, bool counted) {
+    [=](get_call& c) { admit(self, std::move(c)); },
+    [=](put_call& c) { admit(self, std::move(c)); },
+    [=](delete_call& c) { admit(self, std::move(c)); },
+    [=](multi_get_part& p) { admit(self, std::move(p)); },
+    [=](scan_part& p) { admit(self, std::move(p)); },
+    [=](done_atom) {
       self->state.busy = false;
-      if (counted)
-        self->state.pending->fetch_sub(1, std::memory_order_relaxed);
+      --self->state.pending;
       pump(self);
     },
   };
 }
 
-template <class Response>
-storage_op make_op(const rt::unary_call_ptr<Response>& call,
-                   std::function<void(storage&)> run) {
-  storage_op op;
-  op.wanted = [call] { return call->open(); };
-  op.due = call->due();
-  op.run = std::move(run);
-  op.fail = [call](rt::call_status s) { call->fail(std::move(s)); };
-  return op;
-}
-
 } // namespace
 
-struct kv_shards::impl {
-  caf::actor_system& system;
-  kv_settings settings;
-  std::vector<caf::actor> shards;
-  std::unique_ptr<std::atomic<int>[]> pending;
-
-  impl(caf::actor_system& sys, kv_settings s) : system(sys), settings(std::move(s)) {}
-
-  std::uint32_t shard_of(const std::string& key) const {
-    return shard_of_key(key, static_cast<std::uint32_t>(shards.size()));
-  }
-
-  // Load shedding: a shard with kv.max_pending calls in flight refuses more.
-  bool admit(std::uint32_t shard) {
-    auto before = pending[shard].fetch_add(1, std::memory_order_relaxed);
-    if (before < static_cast<int>(settings.max_pending))
-      return true;
-    pending[shard].fetch_sub(1, std::memory_order_relaxed);
-    return false;
-  }
-
-  rt::call_status shed_status(std::uint32_t shard) const {
-    // By the time the queue has drained by a useful amount.
-    auto pushback = std::max<std::int64_t>(50, settings.latency.count());
-    return rt::call_status::overloaded("kv shard " + std::to_string(shard) + " has "
-                                         + std::to_string(settings.max_pending)
-                                         + " calls pending (kv.max_pending)",
-                                       std::chrono::milliseconds(pushback));
-  }
-
-  void submit(std::uint32_t shard, storage_op op) {
-    rt::send_inline(shards[shard], caf::make_message(op_atom::value, std::move(op)));
-  }
-
-  template <class Response>
-  void submit_call(const std::string& key, const rt::unary_call_ptr<Response>& call,
-                   std::function<void(storage&)> run) {
-    auto shard = shard_of(key);
-    if (!admit(shard)) {
-      call->fail(shed_status(shard));
-      return;
-    }
-    submit(shard, make_op(call, std::move(run)));
-  }
-};
-
-kv_shards::kv_shards(rt::host_context& ctx, kv_settings settings)
-  : impl_(std::make_unique<impl>(ctx.system, std::move(settings))) {
-  auto& s = impl_->settings;
-  impl_->pending = std::make_unique<std::atomic<int>[]>(s.shards);
+kv_shards::kv_shards(rt::service_context& ctx, kv_settings settings)
+  : settings_(std::move(settings)) {
+  auto& s = settings_;
   for (std::uint32_t i = 0; i < s.shards; ++i) {
-    impl_->pending[i].store(0);
     auto slot = std::make_shared<storage_slot>();
     shard_slot where{i, s.shards};
-    rt::blocking_pool* pool = &ctx.blocking;
+    rt::blocking_pool* pool = &ctx.blocking();
     if (s.backend == "memory") {
       slot->open = [where] { return open_memory_storage(where); };
       pool = nullptr;
@@ -317,8 +405,7 @@ kv_shards::kv_shards(rt::host_context& ctx, kv_settings settings)
                      "answers: {}",
                      e.what());
     }
-    impl_->shards.push_back(ctx.system.spawn(shard_actor, i, std::move(slot), pool, s.latency,
-                                             &impl_->pending[i]));
+    actors_.push_back(ctx.system().spawn(shard_actor, i, std::move(slot), pool, s));
   }
 }
 
@@ -326,247 +413,17 @@ kv_shards::~kv_shards() {
   stop();
 }
 
+std::uint32_t kv_shards::index_of(const std::string& key) const {
+  return shard_of_key(key, static_cast<std::uint32_t>(actors_.size()));
+}
+
+const caf::actor& kv_shards::owner(const std::string& key) const {
+  return actors_[index_of(key)];
+}
+
 void kv_shards::stop() {
-  for (auto& a : impl_->shards)
+  for (auto& a : actors_)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  impl_->shards.clear();
-}
-
-void kv_shards::get(std::string key, rt::unary_call_ptr<v1::GetResponse> call) {
-  impl_->submit_call(key, call, [key, call](storage& s) {
-    auto r = s.get(key);
-    call->reply([&](v1::GetResponse& resp) {
-      if (r) {
-        resp.set_found(true);
-        resp.set_value(std::move(r->value));
-        resp.set_version(r->version);
-      }
-    });
-  });
-}
-
-void kv_shards::put(std::string key, std::string value, std::optional<std::uint64_t> if_version,
-                    rt::unary_call_ptr<v1::PutResponse> call) {
-  auto k = key;
-  impl_->submit_call(k, call, [key = std::move(key), value = std::move(value), if_version,
-                               call](storage& s) {
-    auto r = s.put(key, value, if_version);
-    if (!r.applied) {
-      call->fail(rt::call_status::of(
-        rt::status_code::aborted,
-        "if_version: expected " + std::to_string(*if_version) + ", current version is "
-          + std::to_string(r.version) + (r.version == 0 ? " (key absent)" : "")));
-      return;
-    }
-    call->reply([&](v1::PutResponse& resp) { resp.set_version(r.version); });
-  });
-}
-
-void kv_shards::erase(std::string key, rt::unary_call_ptr<v1::DeleteResponse> call) {
-  impl_->submit_call(key, call, [key, call](storage& s) {
-    auto existed = s.erase(key);
-    call->reply([&](v1::DeleteResponse& resp) { resp.set_existed(existed); });
-  });
-}
-
-namespace {
-
-// try_join over the shards a MultiGet touches: each shard fills its own
-// slots; the last one answers; the first error answers for all and the
-// others' storage calls are then dropped (the call is no longer open).
-struct multi_get_join {
-  rt::unary_call_ptr<v1::MultiGetResponse> call;
-  std::vector<v1::Entry> entries;
-  std::atomic<int> remaining{0};
-};
-
-} // namespace
-
-void kv_shards::multi_get(std::vector<std::string> keys,
-                          rt::unary_call_ptr<v1::MultiGetResponse> call) {
-  if (keys.empty()) {
-    call->reply([](v1::MultiGetResponse&) {});
-    return;
-  }
-  std::map<std::uint32_t, std::vector<std::size_t>> by_shard;
-  for (std::size_t i = 0; i < keys.size(); ++i)
-    by_shard[impl_->shard_of(keys[i])].push_back(i);
-  std::vector<std::uint32_t> admitted;
-  for (auto& [shard, _] : by_shard) {
-    if (!impl_->admit(shard)) {
-      for (auto a : admitted)
-        impl_->pending[a].fetch_sub(1, std::memory_order_relaxed);
-      call->fail(impl_->shed_status(shard));
-      return;
-    }
-    admitted.push_back(shard);
-  }
-  auto join = std::make_shared<multi_get_join>();
-  join->call = call;
-  join->entries.resize(keys.size());
-  join->remaining.store(static_cast<int>(by_shard.size()));
-  auto shared_keys = std::make_shared<std::vector<std::string>>(std::move(keys));
-  for (auto& [shard, indexes] : by_shard) {
-    auto op = make_op(call, [join, shared_keys, indexes = indexes](storage& s) {
-      for (auto i : indexes) {
-        auto& e = join->entries[i];
-        e.set_key((*shared_keys)[i]);
-        if (auto r = s.get((*shared_keys)[i])) {
-          e.set_found(true);
-          e.set_value(std::move(r->value));
-          e.set_version(r->version);
-        }
-      }
-      if (join->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
-        join->call->reply([&](v1::MultiGetResponse& resp) {
-          for (auto& e : join->entries)
-            *resp.add_entries() = std::move(e);
-        });
-    });
-    impl_->submit(shard, std::move(op));
-  }
-}
-
-namespace {
-
-// k-way merge of per-shard scans, streamed as it goes: each shard is asked
-// for the next batch of its keys only when the merge has used up the last one,
-// and the merge pauses while the client's buffer is full.
-struct scan_state {
-  struct source {
-    std::deque<record> buffered;
-    std::string cursor;
-    bool exhausted = false;
-    bool requested = false;
-  };
-  rt::server_stream_ptr<v1::Entry> stream;
-  kv_shards::impl* shards = nullptr;
-  std::string prefix;
-  std::uint32_t remaining = 0;
-  std::vector<source> sources;
-  bool ended = false;
-
-  static const char* name;
-};
-
-const char* scan_state::name = "kv-scan";
-
-constexpr std::uint32_t scan_batch_size = 256;
-
-void request_batch(caf::stateful_actor<scan_state>* self, std::uint32_t shard) {
-  auto& st = self->state;
-  auto& src = st.sources[shard];
-  src.requested = true;
-  auto me = caf::actor_cast<caf::actor>(self);
-  auto want = std::min(st.remaining, scan_batch_size);
-  storage_op op;
-  op.counted = false;
-  auto stream = st.stream;
-  op.wanted = [stream] { return stream->open(); };
-  op.due = stream->due();
-  op.run = [me, shard, prefix = st.prefix, after = src.cursor, want](storage& s) {
-    scan_batch b;
-    b.shard = shard;
-    b.records = s.scan(prefix, after, want);
-    bool exhausted = b.records.size() < want;
-    caf::anon_send(me, std::move(b), exhausted);
-  };
-  op.fail = [me](rt::call_status status) { caf::anon_send(me, failed_atom::value, status); };
-  self->send(st.shards->shards[shard], op_atom::value, std::move(op));
-}
-
-void finish_scan(caf::stateful_actor<scan_state>* self, rt::call_status status) {
-  auto& st = self->state;
-  if (!st.ended) {
-    st.ended = true;
-    st.stream->finish(std::move(status));
-  }
-  self->quit();
-}
-
-void advance(caf::stateful_actor<scan_state>* self) {
-  auto& st = self->state;
-  while (st.remaining > 0) {
-    bool waiting = false;
-    int best = -1;
-    for (std::size_t i = 0; i < st.sources.size(); ++i) {
-      auto& src = st.sources[i];
-      if (src.buffered.empty()) {
-        if (!src.exhausted) {
-          if (!src.requested)
-            request_batch(self, static_cast<std::uint32_t>(i));
-          waiting = true;
-        }
-        continue;
-      }
-      if (best < 0 || src.buffered.front().key < st.sources[best].buffered.front().key)
-        best = static_cast<int>(i);
-    }
-    if (waiting)
-      return; // the smallest key may still come from a shard we wait for
-    if (best < 0)
-      break; // every shard is exhausted
-    auto& rec = st.sources[best].buffered.front();
-    v1::Entry e;
-    e.set_key(rec.key);
-    e.set_found(true);
-    e.set_value(rec.value);
-    e.set_version(rec.version);
-    switch (st.stream->push(e)) {
-      case rt::push_result::accepted:
-        st.sources[best].buffered.pop_front();
-        --st.remaining;
-        break;
-      case rt::push_result::full: {
-        auto me = caf::actor_cast<caf::actor>(self);
-        st.stream->when_writable([me] { caf::anon_send(me, writable_atom::value); });
-        return;
-      }
-      case rt::push_result::ended:
-        self->quit();
-        return;
-    }
-  }
-  finish_scan(self, rt::call_status::success());
-}
-
-caf::behavior scan_actor(caf::stateful_actor<scan_state>* self, kv_shards::impl* shards,
-                         rt::server_stream_ptr<v1::Entry> stream, std::string prefix,
-                         std::string start_after, std::uint32_t limit) {
-  auto& st = self->state;
-  st.stream = stream;
-  st.shards = shards;
-  st.prefix = std::move(prefix);
-  st.remaining = limit;
-  st.sources.resize(shards->shards.size());
-  for (auto& src : st.sources)
-    src.cursor = start_after;
-  // A client that goes away stops the merge, and with it every shard's work.
-  auto me = caf::actor_cast<caf::actor>(self);
-  stream->on_end([me] { caf::anon_send_exit(me, caf::exit_reason::user_shutdown); });
-  advance(self);
-  return {
-    [=](scan_batch& b, bool exhausted) {
-      auto& src = self->state.sources[b.shard];
-      src.requested = false;
-      src.exhausted = exhausted;
-      if (!b.records.empty())
-        src.cursor = b.records.back().key;
-      for (auto& r : b.records)
-        src.buffered.push_back(std::move(r));
-      advance(self);
-    },
-    [=](writable_atom) { advance(self); },
-    [=](failed_atom, rt::call_status& status) { finish_scan(self, std::move(status)); },
-  };
-}
-
-} // namespace
-
-void kv_shards::scan(std::string prefix, std::string start_after, std::uint32_t limit,
-                     rt::server_stream_ptr<v1::Entry> stream) {
-  impl_->system.spawn(scan_actor, impl_.get(), std::move(stream), std::move(prefix),
-                      std::move(start_after), limit);
 }
 
 } // namespace troupe::kv

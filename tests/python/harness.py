@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BINARY = os.environ.get("TEST_TROUPE_BINARY", os.path.join(ROOT, "build/host/troupe"))
 PROTO_DIRS = os.environ.get(
-    "TEST_PROTO_DIRS", os.path.join(ROOT, "proto") + ":" + os.path.join(ROOT, "tests/proto")
+    "TEST_PROTO_DIRS", os.path.join(ROOT, "proto")
 ).split(":")
 GEN_DIR = os.environ.get("TEST_PY_GEN_DIR", os.path.join(tempfile.gettempdir(), "troupe-pygen"))
 

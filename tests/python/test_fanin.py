@@ -215,7 +215,8 @@ class FanInTest(unittest.TestCase):
         for i, (bad, field) in enumerate(cases):
             err = self.publish_error(stub, good + [bad, req("v", b"after")])
             self.assertEqual(err.code(), grpc.StatusCode.INVALID_ARGUMENT)
-            self.assertTrue(err.details().startswith(field + ":"), err.details())
+            # The message's index in the stream, then the field.
+            self.assertTrue(err.details().startswith("request[3].%s:" % field), err.details())
             self.assertEqual(trailers(err).get("troupe-accepted"), "3")
             self.assertEqual(self.topics(stub)["v"].last_seq, 3 * (i + 1),
                              "events before the bad one stay accepted, none after it")

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fanin/topic_state.hpp"
+#include "troupe/rt/testing/fake_calls.hpp"
 
 namespace rt = troupe::rt;
 namespace v1 = troupe::fanin::v1;
@@ -19,60 +20,15 @@ using troupe::fanin::topic_state;
 
 namespace {
 
-// A subscriber's stream whose client reads only when the test says so. It
-// holds what the topic wrote, serialized events, and parses them on read.
-class fake_stream final : public rt::server_stream<grpc::ByteBuffer> {
-public:
-  explicit fake_stream(std::size_t capacity)
-    : rt::server_stream<grpc::ByteBuffer>(rt::deadline::never()), capacity_(capacity) {}
+using rt::testing::fake_server_stream;
 
-  rt::push_result push(grpc::ByteBuffer& msg) override {
-    if (!open() || finishing)
-      return rt::push_result::ended;
-    if (buffered.size() >= capacity_)
-      return rt::push_result::full;
-    buffered.push_back(std::move(msg));
-    return rt::push_result::accepted;
-  }
-  void when_writable(std::function<void()> fn) override { writable_ = std::move(fn); }
-  void send_headers() override { ++headers; }
-  void finish(rt::call_status s) override {
-    if (finishing)
-      return;
-    finishing = true;
-    status = std::move(s);
-  }
-  void on_end(std::function<void()> fn) override { on_end_ = std::move(fn); }
-
-  /// The client reads up to `n` events; room wakes the producer side.
-  std::vector<v1::Event> read(std::size_t n) {
-    std::vector<v1::Event> out;
-    while (n-- > 0 && !buffered.empty()) {
-      REQUIRE(troupe::fanin::decode_event(buffered.front(), out.emplace_back()));
-      buffered.pop_front();
-    }
-    if (!out.empty() && writable_)
-      std::exchange(writable_, nullptr)();
-    return out;
-  }
-  bool waiting_for_room() const { return static_cast<bool>(writable_); }
-  std::string trailer(const std::string& key) const {
-    for (auto& [k, v] : status.trailers)
-      if (k == key)
-        return v;
-    return "";
-  }
-
-  std::deque<grpc::ByteBuffer> buffered;
-  int headers = 0;
-  bool finishing = false;
-  rt::call_status status;
-
-private:
-  std::size_t capacity_;
-  std::function<void()> writable_;
-  std::function<void()> on_end_;
-};
+/// What the client of `stream` reads next, parsed back into events.
+std::vector<v1::Event> read(fake_server_stream* stream, std::size_t n) {
+  std::vector<v1::Event> out;
+  for (auto& bytes : stream->read(n))
+    REQUIRE(troupe::fanin::decode_event(bytes, out.emplace_back()));
+  return out;
+}
 
 struct signal_log {
   std::vector<std::pair<std::size_t, sub_signal>> got;
@@ -85,10 +41,9 @@ struct fixture {
   signal_log signals;
   std::uint64_t next_id = 1;
 
-  std::pair<std::shared_ptr<subscription>, fake_stream*>
+  std::pair<std::shared_ptr<subscription>, fake_server_stream*>
   make_sub(std::vector<std::string> topics, std::size_t buffer) {
-    auto* raw = new fake_stream(buffer);
-    auto stream = rt::server_stream_ptr<grpc::ByteBuffer>::adopt(raw);
+    auto [stream, raw] = fake_server_stream::make(buffer);
     auto sub = std::make_shared<subscription>(next_id++, stream, std::move(topics), buffer,
                                               signals.fn());
     return {sub, raw};
@@ -130,11 +85,11 @@ TEST_CASE("a live subscriber gets every event from registration on, in order", "
   CHECK(stream->headers == 1); // sole topic: registered, headers out at once
   CHECK(t.subscriber_count() == 1);
   publish(t, 5);
-  CHECK(seqs(stream->read(100)) == range(4, 8));
+  CHECK(seqs(read(stream, 100)) == range(4, 8));
   t.remove(sub->id());
   CHECK(t.subscriber_count() == 0);
   publish(t, 1);
-  CHECK(stream->read(100).empty());
+  CHECK(read(stream, 100).empty());
 }
 
 TEST_CASE("replay larger than the buffer is paced, then joins live without gap or dup",
@@ -152,7 +107,7 @@ TEST_CASE("replay larger than the buffer is paced, then joins live without gap o
   std::vector<v1::Event> got;
   int rounds = 0;
   while (got.size() < 45 && rounds++ < 100) {
-    auto batch = stream->read(5);
+    auto batch = read(stream, 5);
     got.insert(got.end(), batch.begin(), batch.end());
     // The stream's room callback became a `writable` signal to the topic.
     bool signalled = !f.signals.got.empty() && f.signals.got.back().second == sub_signal::writable;
@@ -162,13 +117,13 @@ TEST_CASE("replay larger than the buffer is paced, then joins live without gap o
     if (rounds == 3)
       publish(t, 5); // new events while catching up: they queue behind the replay
   }
-  auto rest = stream->read(100);
+  auto rest = read(stream, 100);
   got.insert(got.end(), rest.begin(), rest.end());
   CHECK(seqs(got) == range(11, 55));
   CHECK_FALSE(stream->finishing);
   // Caught up: now live.
   publish(t, 2);
-  CHECK(seqs(stream->read(100)) == range(56, 57));
+  CHECK(seqs(read(stream, 100)) == range(56, 57));
 }
 
 TEST_CASE("a live subscriber that overflows is cut off with the last seq it got", "[fanin]") {
@@ -196,7 +151,7 @@ TEST_CASE("a live subscriber that overflows is cut off with the last seq it got"
   CHECK(stream->trailer("troupe-last-seq-b") == "8");
   CHECK(a.subscriber_count() == 0); // dropped at once, without slowing the topic
   // The client still reads everything the trailers claim.
-  CHECK(seqs(stream->read(100)) == std::vector<std::uint64_t>{8, 1, 2, 3});
+  CHECK(seqs(read(stream, 100)) == std::vector<std::uint64_t>{8, 1, 2, 3});
   // Other topics stop too, and forget it.
   publish(b, 1);
   CHECK(b.subscriber_count() == 0);
@@ -223,7 +178,7 @@ TEST_CASE("resuming below retention or beyond the last seq is OUT_OF_RANGE", "[f
     auto [sub, stream] = f.make_sub({"t"}, 64);
     t.add(sub, 0, std::uint64_t{15}); // exactly at the seam
     CHECK_FALSE(stream->finishing);
-    CHECK(seqs(stream->read(100)) == range(16, 25));
+    CHECK(seqs(read(stream, 100)) == range(16, 25));
   }
 }
 
@@ -235,14 +190,15 @@ TEST_CASE("a replay that falls out of retention is cut off", "[fanin]") {
   t.add(sub, 0, std::uint64_t{0});
   CHECK(stream->buffered.size() == 2);
   publish(t, 20); // seqs 3..20 wanted next are overwritten meanwhile
-  stream->read(2);
+  read(stream, 2);
   t.writable(sub->id());
   CHECK(stream->status.code == rt::status_code::resource_exhausted);
   CHECK(stream->trailer("troupe-last-seq-t") == "2");
   CHECK(t.subscriber_count() == 0);
 }
 
-TEST_CASE("drain delivers what the topic has, then ends streams OK", "[fanin]") {
+TEST_CASE("drain delivers what the topic has, then ends streams UNAVAILABLE with where to resume",
+          "[fanin]") {
   fixture f;
   topic_state t("t", 100);
   auto [live, live_stream] = f.make_sub({"t"}, 100);
@@ -252,20 +208,21 @@ TEST_CASE("drain delivers what the topic has, then ends streams OK", "[fanin]") 
   t.add(slow, 0, std::uint64_t{0}); // replaying, 3 at a time
   t.begin_drain();
   CHECK(live_stream->finishing);
-  CHECK(live_stream->status.ok());
+  CHECK(live_stream->status.code == rt::status_code::unavailable);
   CHECK(live_stream->trailer("troupe-last-seq-t") == "10");
-  CHECK(seqs(live_stream->read(100)) == range(1, 10));
+  CHECK(seqs(read(live_stream, 100)) == range(1, 10));
   // The replaying one ends only once it got everything.
   CHECK_FALSE(slow_stream->finishing);
   std::vector<v1::Event> got;
   for (int i = 0; i < 10 && !slow_stream->finishing; ++i) {
-    auto batch = slow_stream->read(3);
+    auto batch = read(slow_stream, 3);
     got.insert(got.end(), batch.begin(), batch.end());
     t.writable(slow->id());
   }
-  auto rest = slow_stream->read(100);
+  auto rest = read(slow_stream, 100);
   got.insert(got.end(), rest.begin(), rest.end());
-  CHECK(slow_stream->status.ok());
+  CHECK(slow_stream->status.code == rt::status_code::unavailable);
+  CHECK(slow_stream->trailer("troupe-last-seq-t") == "10");
   CHECK(seqs(got) == range(1, 10));
   // Newcomers are turned away.
   auto [late, late_stream] = f.make_sub({"t"}, 10);

@@ -1,8 +1,7 @@
 #pragma once
 
-// How a call ends, as actors say it. Kept free of gRPC headers so actor code
-// compiles fast; the bridge maps it to grpc::Status in one place
-// (grpc_bridge.cpp).
+// How a call ends, as services say it. Kept free of gRPC headers so actor
+// code compiles fast; the pipeline maps it to grpc::Status in one place.
 
 #include <chrono>
 #include <string>
@@ -13,19 +12,25 @@
 
 namespace troupe::rt {
 
-/// Mirrors the gRPC status codes the runtime uses, with the same numbers.
+/// The gRPC status codes, with the same numbers.
 enum class status_code {
   ok = 0,
   cancelled = 1,
+  unknown = 2,
   invalid_argument = 3,
   deadline_exceeded = 4,
   not_found = 5,
+  already_exists = 6,
+  permission_denied = 7,
+  resource_exhausted = 8,
   failed_precondition = 9,
   aborted = 10,
   out_of_range = 11,
-  resource_exhausted = 8,
+  unimplemented = 12,
   internal = 13,
   unavailable = 14,
+  data_loss = 15,
+  unauthenticated = 16,
 };
 
 struct call_status {

@@ -35,6 +35,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/mailbox_element.hpp>
 
+#include "troupe/rt/call_status.hpp"
 #include "troupe/rt/cancellation.hpp"
 #include "troupe/rt/timers.hpp"
 
@@ -54,8 +55,15 @@ const char* to_string(task_errc code) noexcept;
 task_errc task_errc_from(cancel_reason reason) noexcept;
 
 struct task_error {
+  task_error() = default;
+  task_error(task_errc c, std::string m, std::optional<call_status> s = std::nullopt)
+    : code(c), message(std::move(m)), status(std::move(s)) {}
+
   task_errc code = task_errc::internal;
   std::string message;
+  /// For a task that failed on behalf of a call: the status that call
+  /// should end with (e.g. RESOURCE_EXHAUSTED with its pushback).
+  std::optional<call_status> status;
 
   /// The task did not fail on its own but was stopped from outside.
   bool is_cancellation() const noexcept {
@@ -281,6 +289,8 @@ private:
 template <class T>
 class task_promise {
 public:
+  task_promise() noexcept = default;
+
   bool set_value(T value) const {
     return core_ && core_->complete(task_result<T>{std::move(value)});
   }
@@ -305,6 +315,7 @@ public:
 private:
   template <class, class>
   friend class detail::task_actor;
+  friend struct detail::task_access;
   explicit task_promise(std::shared_ptr<detail::task_core<T>> core) noexcept
     : core_(std::move(core)) {
   }
@@ -390,6 +401,10 @@ struct task_access {
   static const std::shared_ptr<task_core<T>>& core(const task<T>& t) noexcept {
     return t.core_;
   }
+  template <class T>
+  static task_promise<T> promise(std::shared_ptr<task_core<T>> core) noexcept {
+    return task_promise<T>{std::move(core)};
+  }
 };
 
 } // namespace detail
@@ -455,6 +470,61 @@ void join_all(caf::scheduled_actor* self, std::vector<task<T>> tasks, OnDone on_
   }
 }
 
+namespace detail {
+
+/// The arbitration both try_joins share: `settle` runs exactly once, on the
+/// thread that completes the last task or fails the first, with every value
+/// in input order or with that first error (after cancelling the rest).
+template <class T, class Settle>
+void try_join_core(std::vector<task<T>> tasks, Settle settle) {
+  struct state {
+    std::vector<task<T>> tasks;
+    std::atomic<std::size_t> remaining{0};
+    std::atomic<bool> settled{false};
+    Settle settle;
+    explicit state(Settle s) : settle(std::move(s)) {}
+  };
+  auto st = std::make_shared<state>(std::move(settle));
+  st->remaining.store(tasks.size());
+  st->tasks = std::move(tasks);
+  auto fail_first = [st](task_error err) {
+    if (st->settled.exchange(true, std::memory_order_acq_rel))
+      return;
+    for (auto& t : st->tasks)
+      t.cancel();
+    st->settle(task_result<std::vector<T>>{std::move(err)});
+  };
+  auto succeed = [st] {
+    std::vector<T> values;
+    values.reserve(st->tasks.size());
+    for (auto& t : st->tasks)
+      values.push_back(task_access::core(t)->outcome().value());
+    st->settle(task_result<std::vector<T>>{std::move(values)});
+  };
+  if (st->tasks.empty()) {
+    st->settled.store(true);
+    succeed();
+    return;
+  }
+  for (auto& t : st->tasks) {
+    if (!task_access::core(t)) {
+      fail_first(task_error{task_errc::internal, "invalid task handle"});
+      continue;
+    }
+    task_access::core(t)->on_complete([st, fail_first, succeed](const task_result<T>& r) {
+      if (!r.ok()) {
+        fail_first(r.error());
+        return;
+      }
+      if (st->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1
+          && !st->settled.exchange(true, std::memory_order_acq_rel))
+        succeed();
+    });
+  }
+}
+
+} // namespace detail
+
 /// Waits for every task to succeed: `on_ok(std::vector<T>)` in input order.
 /// The first failure cancels all the others and is reported alone through
 /// `on_error(const task_error&)`. Exactly one of the two runs, in `self`'s
@@ -462,55 +532,48 @@ void join_all(caf::scheduled_actor* self, std::vector<task<T>> tasks, OnDone on_
 template <class T, class OnOk, class OnError>
 void try_join(caf::scheduled_actor* self, std::vector<task<T>> tasks, OnOk on_ok,
               OnError on_error) {
-  struct state {
-    std::vector<task<T>> tasks;
-    std::atomic<std::size_t> remaining;
-    std::atomic<bool> settled{false};
-    std::optional<task_error> first_error; // written by the settling thread before it posts
-  };
-  auto st = std::make_shared<state>();
-  st->remaining.store(tasks.size());
-  st->tasks = std::move(tasks);
+  auto outcome = std::make_shared<std::optional<task_result<std::vector<T>>>>();
   auto cb = make_actor_callback(
-    self, [st, on_ok = std::move(on_ok), on_error = std::move(on_error)]() mutable {
-      if (st->first_error) {
-        on_error(*st->first_error);
-        return;
-      }
-      std::vector<T> values;
-      values.reserve(st->tasks.size());
-      for (auto& t : st->tasks)
-        values.push_back(detail::task_access::core(t)->outcome().value());
-      on_ok(std::move(values));
+    self, [outcome, on_ok = std::move(on_ok), on_error = std::move(on_error)]() mutable {
+      auto& r = **outcome;
+      if (r.ok())
+        on_ok(std::move(r).value());
+      else
+        on_error(r.error());
     });
-  auto fail_first = [st, cb](task_error err) {
-    if (st->settled.exchange(true, std::memory_order_acq_rel))
-      return;
-    st->first_error = std::move(err);
-    for (auto& t : st->tasks)
-      t.cancel();
+  detail::try_join_core(std::move(tasks), [outcome, cb](task_result<std::vector<T>> r) {
+    outcome->emplace(std::move(r));
     cb.post();
-  };
-  if (st->tasks.empty()) {
-    st->settled.store(true);
-    cb.post();
-    return;
-  }
-  for (auto& t : st->tasks) {
-    if (!detail::task_access::core(t)) {
-      fail_first(task_error{task_errc::internal, "invalid task handle"});
-      continue;
-    }
-    detail::task_access::core(t)->on_complete([st, cb, fail_first](const task_result<T>& r) {
-      if (!r.ok()) {
-        fail_first(r.error());
-        return;
-      }
-      if (st->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1
-          && !st->settled.exchange(true, std::memory_order_acq_rel))
-        cb.post();
-    });
-  }
+  });
+}
+
+/// try_join for code that is not an actor (a gRPC handler, another
+/// thread): exactly one of `on_ok` / `on_error` runs, on the thread that
+/// completes the last task or fails the first.
+template <class T, class OnOk, class OnError>
+void try_join(std::vector<task<T>> tasks, OnOk on_ok, OnError on_error) {
+  detail::try_join_core(std::move(tasks), [on_ok = std::move(on_ok), on_error = std::move(
+                                                                        on_error)](
+                                            task_result<std::vector<T>> r) mutable {
+    if (r.ok())
+      on_ok(std::move(r).value());
+    else
+      on_error(r.error());
+  });
+}
+
+/// A task whose outcome another party supplies, e.g. the actor a request is
+/// sent to: the promise travels with the request. When `parent` fires the
+/// task ends cancelled, and so does the promise's token(), so the work it
+/// stands for can stop.
+template <class T>
+std::pair<task<T>, task_promise<T>> make_task(cancel_token parent = {}) {
+  auto core = std::make_shared<detail::task_core<T>>();
+  if (parent.cancelled())
+    core->cancel(task_errc_from(parent.reason()), parent.reason());
+  else if (parent.can_be_cancelled())
+    core->watch(parent, core);
+  return {detail::task_access::make(core), detail::task_access::promise(std::move(core))};
 }
 
 } // namespace troupe::rt

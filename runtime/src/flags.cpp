@@ -2,11 +2,11 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "commands.hpp"
+#include "troupe/rt/flags.hpp"
 
-namespace troupe::host {
+namespace troupe::rt {
 
-parsed_flags parse_flags(const args& a, const std::vector<std::string>& switches) {
+parsed_flags parse_flags(const std::vector<std::string>& a, const std::vector<std::string>& switches) {
   parsed_flags out;
   for (size_t i = 0; i < a.size(); ++i) {
     const auto& arg = a[i];
@@ -41,4 +41,4 @@ bool to_u64(const std::string& s, std::uint64_t& out) {
   return true;
 }
 
-} // namespace troupe::host
+} // namespace troupe::rt

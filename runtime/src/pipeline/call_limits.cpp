@@ -1,25 +1,10 @@
-#include "troupe/rt/call_limits.hpp"
-
-#include <grpcpp/grpcpp.h>
-
-#include <atomic>
+#include "pipeline/call_limits.hpp"
 
 #include "troupe/rt/config.hpp"
-#include "troupe/rt/grpc_bridge.hpp"
-#include "troupe/rt/rate_limiter.hpp"
 
 namespace troupe::rt {
 
 namespace {
-
-struct limiters {
-  std::unique_ptr<keyed_rate_limiter> per_method;
-  std::unique_ptr<keyed_rate_limiter> per_peer;
-};
-
-// Written once at start-up, before the server accepts calls.
-std::shared_ptr<limiters> installed;
-std::atomic<bool> any_limit{false};
 
 double burst_or_rate(double burst, double rate) {
   return burst > 0 ? burst : rate;
@@ -54,16 +39,27 @@ call_limit_settings call_limits_from(const config& cfg) {
   return s;
 }
 
-void configure_call_limits(const call_limit_settings& s) {
-  auto l = std::make_shared<limiters>();
+namespace detail {
+
+void call_limits::configure(const call_limit_settings& s) {
+  per_method_.reset();
+  per_peer_.reset();
   if (s.method_rps > 0)
-    l->per_method = std::make_unique<keyed_rate_limiter>(
+    per_method_ = std::make_unique<keyed_rate_limiter>(
       s.method_rps, burst_or_rate(s.method_burst, s.method_rps), 1024);
   if (s.peer_rps > 0)
-    l->per_peer = std::make_unique<keyed_rate_limiter>(
+    per_peer_ = std::make_unique<keyed_rate_limiter>(
       s.peer_rps, burst_or_rate(s.peer_burst, s.peer_rps), s.max_peers);
-  installed = l;
-  any_limit.store(l->per_method || l->per_peer, std::memory_order_release);
+}
+
+std::optional<call_status> call_limits::admit(std::string_view method, const std::string& peer) {
+  if (per_method_)
+    if (auto bad = over_limit(per_method_->try_acquire(method), "limits.method_rps"))
+      return bad;
+  if (per_peer_)
+    if (auto bad = over_limit(per_peer_->try_acquire(peer_address(peer)), "limits.peer_rps"))
+      return bad;
+  return std::nullopt;
 }
 
 std::string peer_address(const std::string& peer) {
@@ -74,22 +70,5 @@ std::string peer_address(const std::string& peer) {
   return peer.substr(0, colon);
 }
 
-std::optional<call_status> admit_call(grpc::CallbackServerContext* ctx, std::string_view method) {
-  // Between SIGTERM and the server's own shutdown the port still accepts:
-  // new calls are refused here so that only calls already in flight finish.
-  if (server_draining())
-    return call_status::from_cancel(cancel_reason::shutting_down);
-  if (!any_limit.load(std::memory_order_acquire))
-    return std::nullopt; // the common case costs one load
-  auto& l = *installed;
-  if (l.per_method)
-    if (auto bad = over_limit(l.per_method->try_acquire(method), "limits.method_rps"))
-      return bad;
-  if (l.per_peer)
-    if (auto bad = over_limit(l.per_peer->try_acquire(peer_address(ctx->peer())),
-                              "limits.peer_rps"))
-      return bad;
-  return std::nullopt;
-}
-
+} // namespace detail
 } // namespace troupe::rt

@@ -12,10 +12,7 @@
 #include <string_view>
 
 #include "troupe/rt/call_status.hpp"
-
-namespace grpc {
-class CallbackServerContext;
-}
+#include "troupe/rt/rate_limiter.hpp"
 
 namespace troupe::rt {
 
@@ -33,15 +30,27 @@ struct call_limit_settings {
 void declare_call_limit_config(config_schema& schema);
 call_limit_settings call_limits_from(const config& cfg);
 
-/// Installs the process-wide limits (the host does, at start).
-void configure_call_limits(const call_limit_settings& settings);
+namespace detail {
 
-/// nullopt when the call may proceed, else the status to end it with.
-/// `method` is the full gRPC method name, e.g. "/troupe.kv.v1.KeyValue/Get".
-std::optional<call_status> admit_call(grpc::CallbackServerContext* ctx, std::string_view method);
+class call_limits {
+public:
+  void configure(const call_limit_settings& settings);
+
+  /// Whether any limit is on: the common case costs one branch.
+  bool active() const noexcept { return per_method_ || per_peer_; }
+
+  /// nullopt when the call may proceed, else the status to end it with.
+  /// `method` is "service/method", `peer` gRPC's peer string.
+  std::optional<call_status> admit(std::string_view method, const std::string& peer);
+
+private:
+  std::unique_ptr<keyed_rate_limiter> per_method_;
+  std::unique_ptr<keyed_rate_limiter> per_peer_;
+};
 
 /// "ipv4:127.0.0.1:5000" -> "ipv4:127.0.0.1": limits apply per client
 /// address, not per connection.
 std::string peer_address(const std::string& peer);
 
+} // namespace detail
 } // namespace troupe::rt
