@@ -24,11 +24,14 @@
 #include "bench_format.hpp"
 #include "bench_histogram.hpp"
 #include "bench_process.hpp"
-#include "bench_json.hpp"
+#include "troupe/cli/json.hpp"
 #include "bench_stats.hpp"
 #include "troupe/fanin/v1/fanin.grpc.pb.h"
 
 namespace troupe::host::bench {
+
+using cli::json_number;
+using cli::json_string;
 
 namespace {
 

@@ -3,10 +3,13 @@
 #include <cstdarg>
 #include <cstdio>
 
-#include "bench_json.hpp"
-#include "troupe/rt/grpc_status_name.hpp"
+#include "troupe/cli/json.hpp"
+#include "troupe/cli/status_name.hpp"
 
 namespace troupe::host::bench {
+
+using cli::json_number;
+using cli::json_string;
 
 std::string fmt(const char* format, ...) {
   char buf[512];
@@ -22,7 +25,7 @@ double ms(std::uint64_t ns) {
 }
 
 const char* code_name(std::size_t i) {
-  return rt::status_code_name(static_cast<grpc::StatusCode>(i));
+  return cli::status_code_name(static_cast<grpc::StatusCode>(i));
 }
 
 std::string statuses_text(const status_counts& c, const char* none) {

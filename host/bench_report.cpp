@@ -1,9 +1,12 @@
 #include "bench_report.hpp"
 
 #include "bench_format.hpp"
-#include "bench_json.hpp"
+#include "troupe/cli/json.hpp"
 
 namespace troupe::host::bench {
+
+using cli::json_number;
+using cli::json_string;
 
 namespace {
 

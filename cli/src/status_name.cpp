@@ -1,6 +1,6 @@
-#include "troupe/rt/grpc_status_name.hpp"
+#include "troupe/cli/status_name.hpp"
 
-namespace troupe::rt {
+namespace troupe::cli {
 
 const char* status_code_name(grpc::StatusCode code) {
   switch (code) {
@@ -25,4 +25,4 @@ const char* status_code_name(grpc::StatusCode code) {
   }
 }
 
-} // namespace troupe::rt
+} // namespace troupe::cli

@@ -1,10 +1,10 @@
+#include "troupe/cli/flags.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
-#include "commands.hpp"
-
-namespace troupe::host {
+namespace troupe::cli {
 
 parsed_flags parse_flags(const args& a, const std::vector<std::string>& switches) {
   parsed_flags out;
@@ -41,4 +41,4 @@ bool to_u64(const std::string& s, std::uint64_t& out) {
   return true;
 }
 
-} // namespace troupe::host
+} // namespace troupe::cli

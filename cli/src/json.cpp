@@ -1,15 +1,36 @@
-#include "bench_json.hpp"
+#include "troupe/cli/json.hpp"
 
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 
-#include "troupe/rt/logging.hpp"
+namespace troupe::cli {
 
-namespace troupe::host {
+std::string json_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
 
 std::string json_string(std::string_view s) {
-  return '"' + rt::json_escape(s) + '"';
+  return '"' + json_escape(s) + '"';
 }
 
 bool valid_utf8(std::string_view s) {
@@ -93,4 +114,4 @@ std::string json_number(double v, int decimals) {
   return buf;
 }
 
-} // namespace troupe::host
+} // namespace troupe::cli
