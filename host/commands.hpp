@@ -13,6 +13,5 @@ using cli::to_u64;
 int serve_command(const args& a);
 int health_command(const args& a);
 int kv_command(const args& a);
-int bench_command(const args& a);
 
 } // namespace troupe::host

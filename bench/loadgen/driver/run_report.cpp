@@ -1,9 +1,9 @@
-#include "bench_report.hpp"
+#include "driver/run_report.hpp"
 
-#include "bench_format.hpp"
+#include "report_format.hpp"
 #include "troupe/cli/json.hpp"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 using cli::json_number;
 using cli::json_string;
@@ -81,4 +81,4 @@ std::string json_report(const options& o, const run_stats& s) {
   return out;
 }
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -2,10 +2,10 @@
 
 #include <string>
 
-#include "bench_options.hpp"
-#include "bench_stats.hpp"
+#include "options.hpp"
+#include "driver/run_stats.hpp"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 class scenario;
 
@@ -16,4 +16,4 @@ class scenario;
 /// a report; a second one exits at once.
 run_stats run_load(scenario& s, const options& o, const std::string& label);
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -1,11 +1,11 @@
-#include "bench_options.hpp"
+#include "options.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 namespace {
 
@@ -69,8 +69,8 @@ const char* usage_text() {
          "the run completed with at least one OK call, 1 otherwise, 2 on usage errors.\n";
 }
 
-std::optional<options> parse_options(const args& a, std::string& error) {
-  auto parsed = parse_flags(a, {"--populate", "--json", "--quiet", "--help"});
+std::optional<options> parse_options(const cli::args& a, std::string& error) {
+  auto parsed = cli::parse_flags(a, {"--populate", "--json", "--quiet", "--help"});
   options o;
   for (auto& [flag, value] : parsed.flags) {
     std::uint64_t n = 0;
@@ -80,7 +80,7 @@ std::optional<options> parse_options(const args& a, std::string& error) {
       return std::nullopt;
     };
     auto positive_int = [&](auto& dst, std::uint64_t limit) {
-      if (!to_u64(value, n) || n == 0 || n > limit)
+      if (!cli::to_u64(value, n) || n == 0 || n > limit)
         return false;
       dst = static_cast<std::remove_reference_t<decltype(dst)>>(n);
       return true;
@@ -117,7 +117,7 @@ std::optional<options> parse_options(const args& a, std::string& error) {
       if (!positive_int(o.keys, 1000000000))
         return bad();
     } else if (flag == "--value-bytes") {
-      if (!to_u64(value, n) || n > (64u << 20))
+      if (!cli::to_u64(value, n) || n > (64u << 20))
         return bad();
       o.value_bytes = n;
     } else if (flag == "--put-ratio") {
@@ -179,4 +179,4 @@ std::optional<options> parse_options(const args& a, std::string& error) {
   return o;
 }
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -1,11 +1,11 @@
-#include "bench_process.hpp"
+#include "process.hpp"
 
 #include <csignal>
 #include <ctime>
 
 #include <sys/resource.h>
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 cpu_times cpu_times::now() {
   rusage ru{};
@@ -25,4 +25,4 @@ bool wait_signal(std::chrono::milliseconds d) {
   return sigtimedwait(&set, nullptr, &ts) > 0;
 }
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -3,9 +3,9 @@
 #include <array>
 #include <cstdint>
 
-#include "bench_histogram.hpp"
+#include "histogram.hpp"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 /// gRPC status codes 0..16; anything else is counted as UNKNOWN (2).
 inline constexpr std::size_t status_code_count = 17;
@@ -51,4 +51,4 @@ struct run_stats {
   }
 };
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 /// CPU this process has used so far, in seconds.
 struct cpu_times {
@@ -18,4 +18,4 @@ struct cpu_times {
 /// came.
 bool wait_signal(std::chrono::milliseconds d);
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

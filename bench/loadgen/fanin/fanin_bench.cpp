@@ -1,4 +1,4 @@
-#include "bench_fanin.hpp"
+#include "fanin/fanin_bench.hpp"
 
 #include <algorithm>
 #include <array>
@@ -21,14 +21,14 @@
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
-#include "bench_format.hpp"
-#include "bench_histogram.hpp"
-#include "bench_process.hpp"
+#include "report_format.hpp"
+#include "histogram.hpp"
+#include "process.hpp"
 #include "troupe/cli/json.hpp"
-#include "bench_stats.hpp"
+#include "driver/run_stats.hpp"
 #include "troupe/fanin/v1/fanin.grpc.pb.h"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 using cli::json_number;
 using cli::json_string;
@@ -1318,4 +1318,4 @@ int run_fanin(const options& given) {
   return 0;
 }
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -1,38 +1,39 @@
+#include "troupe/loadgen/bench_command.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
-#include "bench_call.hpp"
-#include "bench_driver.hpp"
-#include "bench_fanin.hpp"
-#include "bench_kv.hpp"
-#include "bench_options.hpp"
-#include "bench_report.hpp"
-#include "commands.hpp"
+#include "driver/call_slot.hpp"
+#include "driver/driver.hpp"
+#include "fanin/fanin_bench.hpp"
+#include "kv/kv_scenario.hpp"
+#include "options.hpp"
+#include "driver/run_report.hpp"
 
-namespace troupe::host {
+namespace troupe::loadgen {
 
 // Exit codes: 0 the run completed with at least one OK call, 1 no call
 // succeeded (or --populate failed), 2 usage.
-int bench_command(const args& a) {
+int bench_command(const std::vector<std::string>& a) {
   std::string error;
-  auto parsed = bench::parse_options(a, error);
+  auto parsed = parse_options(a, error);
   if (!parsed) {
     if (error.empty()) {
-      std::fputs(bench::usage_text(), stdout);
+      std::fputs(usage_text(), stdout);
       return 0;
     }
     std::fprintf(stderr, "troupe bench: %s (see troupe bench --help)\n", error.c_str());
     return 2;
   }
   auto& o = *parsed;
-  if (bench::is_fanin_scenario(o.scenario)) {
+  if (is_fanin_scenario(o.scenario)) {
     if (o.populate) {
       std::fprintf(stderr, "troupe bench: --populate is for kv scenarios\n");
       return 2;
     }
-    return bench::run_fanin(o);
+    return run_fanin(o);
   }
-  if (!bench::is_kv_scenario(o.scenario)) {
+  if (!is_kv_scenario(o.scenario)) {
     std::fprintf(stderr, "troupe bench: unknown scenario '%s' (see troupe bench --help)\n",
                  o.scenario.c_str());
     return 2;
@@ -47,23 +48,23 @@ int bench_command(const args& a) {
     fill.in_flight = static_cast<int>(std::min<std::uint64_t>(o.in_flight, o.keys));
     fill.connections = std::min(fill.connections, fill.in_flight);
     fill.threads = std::min(fill.threads, fill.connections);
-    auto populate = bench::make_kv_populate(fill);
-    auto filled = bench::run_load(*populate, fill, "populate");
+    auto populate = make_kv_populate(fill);
+    auto filled = run_load(*populate, fill, "populate");
     if (filled.ok() != o.keys || filled.interrupted) {
       std::fprintf(stderr, "troupe bench: populate stored %llu of %llu keys:\n%s",
                    static_cast<unsigned long long>(filled.ok()),
                    static_cast<unsigned long long>(o.keys),
-                   bench::text_report(fill, filled).c_str());
+                   text_report(fill, filled).c_str());
       return 1;
     }
   }
 
-  auto sc = bench::make_kv_scenario(o);
-  auto stats = bench::run_load(*sc, o, o.scenario);
+  auto sc = make_kv_scenario(o);
+  auto stats = run_load(*sc, o, o.scenario);
   if (o.json)
-    std::printf("%s\n", bench::json_report(o, stats).c_str());
+    std::printf("%s\n", json_report(o, stats).c_str());
   else
-    std::fputs(bench::text_report(o, stats).c_str(), stdout);
+    std::fputs(text_report(o, stats).c_str(), stdout);
   std::fflush(stdout);
   if (stats.ok() == 0) {
     std::fprintf(stderr, "troupe bench: no call succeeded\n");
@@ -72,4 +73,4 @@ int bench_command(const args& a) {
   return 0;
 }
 
-} // namespace troupe::host
+} // namespace troupe::loadgen

@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <string>
 
-#include "bench_histogram.hpp"
-#include "bench_stats.hpp"
+#include "histogram.hpp"
+#include "driver/run_stats.hpp"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 /// printf into a std::string (lines up to 511 characters).
 std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
@@ -28,4 +28,4 @@ std::string statuses_json(const status_counts& c);
 /// {"count":..,"min":..,"mean":..,"p50":..,"p90":..,"p99":..,"p999":..,"max":..} in ms.
 std::string latency_json(const latency_histogram& h);
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -1,14 +1,14 @@
-#include "bench_kv.hpp"
+#include "kv/kv_scenario.hpp"
 
 #include <atomic>
 #include <optional>
 
 #include <grpcpp/grpcpp.h>
 
-#include "bench_call.hpp"
+#include "driver/call_slot.hpp"
 #include "troupe/kv/v1/kv.grpc.pb.h"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 namespace {
 
@@ -139,4 +139,4 @@ std::unique_ptr<scenario> make_kv_populate(const options& o) {
   return std::make_unique<kv_scenario>(kv_mix::populate, o);
 }
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

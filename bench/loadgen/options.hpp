@@ -4,9 +4,9 @@
 #include <optional>
 #include <string>
 
-#include "commands.hpp"
+#include "troupe/cli/flags.hpp"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 struct options {
   std::string scenario;
@@ -42,8 +42,8 @@ inline constexpr double default_duration_s = 10;
 
 /// Parses `troupe bench SCENARIO [options]`; on a usage error returns
 /// nullopt and sets `error`. `--help` yields nullopt with an empty error.
-std::optional<options> parse_options(const args& a, std::string& error);
+std::optional<options> parse_options(const cli::args& a, std::string& error);
 
 const char* usage_text();
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

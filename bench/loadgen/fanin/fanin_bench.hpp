@@ -12,9 +12,9 @@
 
 #include <string>
 
-#include "bench_options.hpp"
+#include "options.hpp"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 bool is_fanin_scenario(const std::string& name);
 
@@ -23,4 +23,4 @@ bool is_fanin_scenario(const std::string& name);
 /// when none were or the run could not start, 2 on usage errors.
 int run_fanin(const options& o);
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -1,9 +1,9 @@
-#include "bench_histogram.hpp"
+#include "histogram.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 latency_histogram::latency_histogram()
   : counts_((64 - sub_bits + 1) * sub_count, 0) {}
@@ -47,4 +47,4 @@ std::uint64_t latency_histogram::quantile(double q) const {
   return max_;
 }
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -1,4 +1,4 @@
-#include "bench_format.hpp"
+#include "report_format.hpp"
 
 #include <cstdarg>
 #include <cstdio>
@@ -6,7 +6,7 @@
 #include "troupe/cli/json.hpp"
 #include "troupe/cli/status_name.hpp"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 using cli::json_number;
 using cli::json_string;
@@ -56,4 +56,4 @@ std::string latency_json(const latency_histogram& h) {
          + ",\"p999\":" + n(h.quantile(0.999)) + ",\"max\":" + n(h.max()) + "}";
 }
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -1,4 +1,4 @@
-#include "bench_driver.hpp"
+#include "driver/driver.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -12,10 +12,10 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "bench_call.hpp"
-#include "bench_process.hpp"
+#include "driver/call_slot.hpp"
+#include "process.hpp"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 namespace {
 
@@ -324,4 +324,4 @@ run_stats run_load(scenario& sc, const options& o, const std::string& label) {
   return total;
 }
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

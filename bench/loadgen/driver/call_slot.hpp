@@ -12,7 +12,7 @@
 #include <grpcpp/completion_queue.h>
 #include <grpcpp/support/status.h>
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 /// One position for a call in flight, reused call after call so the steady
 /// state allocates little beyond what gRPC itself needs per call.
@@ -68,4 +68,4 @@ private:
   std::uint64_t state_;
 };
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 /// Latency histogram with log-linear buckets: 128 per power of two, so any
 /// reported value is within 1/256 (0.4%) of a recorded one, from 1 ns to
@@ -52,4 +52,4 @@ private:
   std::uint64_t max_ = 0;
 };
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen

@@ -3,9 +3,9 @@
 #include <memory>
 #include <string>
 
-#include "bench_options.hpp"
+#include "options.hpp"
 
-namespace troupe::host::bench {
+namespace troupe::loadgen {
 
 class scenario;
 
@@ -17,4 +17,4 @@ std::unique_ptr<scenario> make_kv_populate(const options& o);
 
 bool is_kv_scenario(const std::string& name);
 
-} // namespace troupe::host::bench
+} // namespace troupe::loadgen
