@@ -2,18 +2,15 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstdio>
 #include <thread>
 #include <vector>
 
-#include <sys/prctl.h>
-#include <unistd.h>
-
-#include <grpcpp/grpcpp.h>
+#include <grpc/support/time.h>
 
 #include "driver/call_slot.hpp"
-#include "process.hpp"
+#include "grpc_client.hpp"
+#include "load_split.hpp"
 
 namespace troupe::loadgen {
 
@@ -44,9 +41,8 @@ struct timing {
 /// One completion queue, its connections' call slots, one thread.
 class worker {
 public:
-  worker(const options& o, const timing& t, std::atomic<bool>& stop, double rate,
-         double phase, std::uint64_t quota)
-    : o_(o), t_(t), stop_(stop), rate_(rate), phase_(phase), quota_(quota) {}
+  worker(const options& o, const timing& t, std::atomic<bool>& stop, const thread_share& share)
+    : o_(o), t_(t), stop_(stop), share_(share) {}
 
   void add_slot(std::unique_ptr<call_slot> s) {
     idle_.push_back(s.get());
@@ -59,20 +55,12 @@ public:
   worker_progress progress;
 
 private:
-  steady::time_point scheduled(std::uint64_t k) const {
-    auto offset = (static_cast<double>(k) + phase_) * 1e9 / rate_;
-    return t_.t0 + ns(static_cast<std::int64_t>(offset));
-  }
-  /// First schedule index at or after `t`.
-  std::uint64_t first_index_at(steady::time_point t) const {
-    auto x = std::chrono::duration<double>(t - t_.t0).count() * rate_ - phase_;
-    return x <= 0 ? 0 : static_cast<std::uint64_t>(std::ceil(x));
-  }
+  steady::time_point scheduled(std::uint64_t k) const { return share_.due(t_.t0, k); }
   bool may_start(steady::time_point intended, steady::time_point now) const {
     if (stop_.load(std::memory_order_relaxed))
       return false;
     if (t_.count_mode)
-      return intended < t_.measure_start || measured_started_ < quota_;
+      return intended < t_.measure_start || measured_started_ < share_.quota;
     if (intended >= t_.end)
       return false;
     return !o_.open_loop() || now < t_.give_up;
@@ -84,9 +72,7 @@ private:
   const options& o_;
   const timing& t_;
   std::atomic<bool>& stop_;
-  double rate_;   // this worker's share; 0 in closed loop
-  double phase_;  // open loop: spreads workers' schedules apart
-  std::uint64_t quota_;
+  thread_share share_;
   std::uint64_t next_ = 0;  // open loop: next schedule index
   std::uint64_t measured_started_ = 0;
   std::uint64_t in_flight_ = 0;
@@ -124,7 +110,7 @@ void worker::finish(call_slot* s, steady::time_point now) {
     stats.latency.record(latency);
     if (code == 0)
       stats.latency_ok.record(latency);
-    stats.count_status(code);
+    count_status(stats.status, code);
     stats.last_done_ns = std::max<std::int64_t>(
       stats.last_done_ns, std::chrono::duration_cast<ns>(now - t_.measure_start).count());
   }
@@ -136,10 +122,10 @@ void worker::finish(call_slot* s, steady::time_point now) {
 
 void worker::count_unsent() {
   if (t_.count_mode) {
-    stats.unsent = quota_ - std::min(quota_, measured_started_);
+    stats.unsent = share_.quota - std::min(share_.quota, measured_started_);
   } else if (o_.open_loop()) {
-    auto first = first_index_at(t_.measure_start);
-    auto past_end = first_index_at(t_.end);
+    auto first = share_.first_due_at_or_after(t_.t0, t_.measure_start);
+    auto past_end = share_.first_due_at_or_after(t_.t0, t_.end);
     auto scheduled_in_window = past_end > first ? past_end - first : 0;
     stats.unsent = scheduled_in_window - std::min(scheduled_in_window, measured_started_);
   }
@@ -193,32 +179,17 @@ void worker::run() {
       finish(s, steady::now());
   }
   count_unsent();
-  cq_.Shutdown();
-  void* tag;
-  bool ok;
-  while (cq_.Next(&tag, &ok)) {
-  }
+  shut_down_and_drain(cq_);
 }
 
 std::vector<std::shared_ptr<grpc::Channel>> open_channels(const options& o) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (int i = 0; i < o.connections; ++i) {
-    grpc::ChannelArguments args;
-    // A private subchannel pool plus an argument unique to the channel:
-    // otherwise gRPC shares one TCP connection among equal channels.
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt("troupe.bench.connection", i);
-    channels.push_back(
-      grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args));
-  }
-  for (auto& ch : channels)
-    ch->GetState(true);
-  auto until = std::chrono::system_clock::now() + std::chrono::milliseconds(o.deadline_ms);
-  int ready = 0;
-  for (auto& ch : channels)
-    ready += ch->WaitForConnected(until) ? 1 : 0;
-  if (ready < o.connections && !o.quiet)
-    std::fprintf(stderr, "troupe bench: %d of %d connections to %s ready after %ld ms; "
+  for (int i = 0; i < o.connections; ++i)
+    channels.push_back(open_channel(o.target, std::to_string(i)));
+  auto ready = connect_all(channels, std::chrono::system_clock::now()
+                                       + std::chrono::milliseconds(o.deadline_ms));
+  if (ready < channels.size() && !o.quiet)
+    std::fprintf(stderr, "troupe bench: %zu of %d connections to %s ready after %ld ms; "
                          "calls on the others will fail and be counted\n",
                  ready, o.connections, o.target.c_str(), o.deadline_ms);
   return channels;
@@ -229,29 +200,16 @@ std::vector<std::shared_ptr<grpc::Channel>> open_channels(const options& o) {
 run_stats run_load(scenario& sc, const options& o, const std::string& label) {
   auto channels = open_channels(o);
 
-  // Slot j uses channel j % connections, and channel c belongs to worker
-  // c % threads: calls spread evenly over connections and threads.
-  std::vector<int> slots_of(o.threads, 0);
-  for (int j = 0; j < o.in_flight; ++j)
-    ++slots_of[(j % o.connections) % o.threads];
-
   timing t;
   t.count_mode = o.count > 0;
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<worker>> workers;
-  std::uint64_t quota_left = o.count;
-  for (int w = 0; w < o.threads; ++w) {
-    double share = static_cast<double>(slots_of[w]) / o.in_flight;
-    std::uint64_t quota = w + 1 == o.threads
-                            ? quota_left
-                            : static_cast<std::uint64_t>(static_cast<double>(o.count) * share);
-    quota_left -= quota;
-    workers.push_back(std::make_unique<worker>(o, t, stop, o.rate * share,
-                                               static_cast<double>(w) / o.threads, quota));
-  }
+  for (const auto& share : split_load(o.in_flight, o.connections, o.threads, o.rate, o.count))
+    workers.push_back(std::make_unique<worker>(o, t, stop, share));
   for (int j = 0; j < o.in_flight; ++j) {
-    int c = j % o.connections;
-    workers[c % o.threads]->add_slot(sc.make_slot(channels[c], static_cast<std::uint64_t>(j) + 1));
+    int c = connection_of(j, o.connections);
+    workers[thread_of_connection(c, o.threads)]->add_slot(
+      sc.make_slot(channels[c], static_cast<std::uint64_t>(j) + 1));
   }
 
   t.t0 = steady::now();
@@ -267,8 +225,7 @@ run_stats run_load(scenario& sc, const options& o, const std::string& label) {
   std::vector<std::thread> threads;
   for (auto& w : workers)
     threads.emplace_back([&running, wp = w.get()] {
-      // The default 50 us of slack would land every open-loop start late.
-      prctl(PR_SET_TIMERSLACK, 1000UL);
+      tighten_timer_slack();
       wp->run();
       running.fetch_sub(1);
     });
@@ -303,14 +260,8 @@ run_stats run_load(scenario& sc, const options& o, const std::string& label) {
       last_time = now;
       next_line += std::chrono::seconds(1);
     }
-    if (wait_signal(std::chrono::milliseconds(20))) {
-      if (stop.exchange(true)) {
-        std::fprintf(stderr, "troupe bench: interrupted twice, exiting\n");
-        _exit(130);
-      }
+    if (wait_for_stop_signal(std::chrono::milliseconds(20), stop, "calls in flight finish first"))
       total.interrupted = true;
-      std::fprintf(stderr, "troupe bench: stopping; calls in flight finish first\n");
-    }
   }
   for (auto& th : threads)
     th.join();
@@ -319,8 +270,7 @@ run_stats run_load(scenario& sc, const options& o, const std::string& label) {
   for (auto& w : workers)
     total.merge(w->stats);
   total.window_s = static_cast<double>(total.last_done_ns) / 1e9;
-  total.cpu_user_s = cpu_end.user - cpu_start.user;
-  total.cpu_system_s = cpu_end.system - cpu_start.system;
+  total.cpu = cpu_end - cpu_start;
   return total;
 }
 

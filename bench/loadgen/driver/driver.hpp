@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "options.hpp"
 #include "driver/run_stats.hpp"
+#include "options.hpp"
 
 namespace troupe::loadgen {
 

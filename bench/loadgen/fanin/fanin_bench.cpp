@@ -1216,14 +1216,10 @@ int run_fanin(const options& given) {
     next_line += std::chrono::seconds(1);
   };
   auto signalled = [&] {
-    if (!wait_signal(std::chrono::milliseconds(20)))
+    if (!wait_for_stop_signal(std::chrono::milliseconds(20), stop,
+                              "subscribers get what was accepted first"))
       return false;
-    if (stop.exchange(true)) {
-      std::fprintf(stderr, "troupe bench: interrupted twice, exiting\n");
-      _exit(130);
-    }
     r.interrupted = true;
-    std::fprintf(stderr, "troupe bench: stopping; subscribers get what was accepted first\n");
     return true;
   };
 

@@ -6,6 +6,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "driver/call_slot.hpp"
+#include "kv/fast_rng.hpp"
+#include "payload.hpp"
 #include "troupe/kv/v1/kv.grpc.pb.h"
 
 namespace troupe::loadgen {
@@ -102,7 +104,7 @@ private:
 class kv_scenario final : public scenario {
 public:
   kv_scenario(kv_mix mix, const options& o)
-    : shared_{mix, o.keys, o.put_ratio, make_value(o.value_bytes), key_writer(o.keys)} {}
+    : shared_{mix, o.keys, o.put_ratio, filler_bytes(o.value_bytes), key_writer(o.keys)} {}
 
   std::unique_ptr<call_slot> make_slot(const std::shared_ptr<grpc::Channel>& channel,
                                        std::uint64_t seed) override {
@@ -110,12 +112,6 @@ public:
   }
 
 private:
-  static std::string make_value(std::size_t n) {
-    std::string v(n, 'x');
-    for (std::size_t i = 0; i < n; ++i)
-      v[i] = static_cast<char>('a' + i % 26);
-    return v;
-  }
   kv_shared shared_;
 };
 
