@@ -8,7 +8,7 @@
 // accepted event), so they do not fit the driver's reusable call slots, which
 // count finished calls and are torn down with their completion queues. This
 // runner has its own producer threads (completion queues, open or closed
-// loop as in the driver) and one thread per subscriber.
+// loop as in the driver) and subscriber threads.
 
 #include <string>
 
