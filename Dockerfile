@@ -22,6 +22,7 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake cmake
 COPY proto proto
+COPY cli cli
 COPY runtime runtime
 COPY services services
 COPY host host

@@ -1,22 +1,17 @@
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <vector>
-
-#include "troupe/rt/flags.hpp"
+#include "troupe/cli/flags.hpp"
 
 namespace troupe::host {
 
-using args = std::vector<std::string>;
+// Flags are read as `troupe bench` reads them: one parser for every command.
+using cli::args;
+using cli::parse_flags;
+using cli::parsed_flags;
+using cli::to_u64;
 
 int serve_command(const args& a);
 int health_command(const args& a);
 int kv_command(const args& a);
-int bench_command(const args& a);
-
-using rt::parse_flags;
-using rt::parsed_flags;
-using rt::to_u64;
 
 } // namespace troupe::host

@@ -6,7 +6,7 @@
 
 #include "commands.hpp"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "troupe/rt/grpc_status_name.hpp"
+#include "troupe/cli/status_name.hpp"
 
 namespace troupe::host {
 
@@ -56,7 +56,7 @@ int health_command(const args& a) {
   auto st = stub->Check(&ctx, req, &resp);
   if (!st.ok()) {
     std::fprintf(stderr, "troupe health: %s: %s (target %s)\n",
-                 rt::status_code_name(st.error_code()), st.error_message().c_str(),
+                 cli::status_code_name(st.error_code()), st.error_message().c_str(),
                  target.c_str());
     return 1;
   }

@@ -10,16 +10,18 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "bench_json.hpp"
 #include "commands.hpp"
+#include "troupe/cli/json.hpp"
+#include "troupe/cli/status_name.hpp"
 #include "troupe/kv/v1/kv.grpc.pb.h"
-#include "troupe/rt/grpc_status_name.hpp"
 
 namespace troupe::host {
 
 namespace {
 
 namespace v1 = troupe::kv::v1;
+using cli::json_bytes_field;
+using cli::json_string;
 
 const char* usage_text =
   "usage: troupe kv COMMAND [options] [--] ARGS\n"
@@ -85,7 +87,7 @@ private:
 };
 
 int failed(const grpc::Status& st) {
-  std::fprintf(stderr, "%s: %s\n", rt::status_code_name(st.error_code()),
+  std::fprintf(stderr, "%s: %s\n", cli::status_code_name(st.error_code()),
                st.error_message().c_str());
   return 1;
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "troupe/loadgen/bench_command.hpp"
 
 namespace {
 
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
   if (cmd == "kv")
     return troupe::host::kv_command(rest);
   if (cmd == "bench")
-    return troupe::host::bench_command(rest);
+    return troupe::loadgen::bench_command(rest);
   if (cmd == "version" || cmd == "--version") {
     std::printf("troupe %s\n", TROUPE_VERSION);
     return 0;

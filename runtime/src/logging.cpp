@@ -8,30 +8,9 @@
 #include <cstdio>
 #include <ctime>
 
-namespace troupe::rt {
+#include "troupe/cli/json.hpp"
 
-std::string json_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 8);
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
-}
+namespace troupe::rt {
 
 namespace {
 
@@ -57,7 +36,7 @@ public:
     line += "\",\"thread\":";
     line += std::to_string(msg.thread_id);
     line += ",\"msg\":\"";
-    line += json_escape(std::string_view(msg.payload.data(), msg.payload.size()));
+    line += cli::json_escape(std::string_view(msg.payload.data(), msg.payload.size()));
     line += "\"}\n";
     dest.append(line.data(), line.data() + line.size());
   }

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "shutdown_signals.hpp"
-#include "troupe/rt/flags.hpp"
+#include "troupe/cli/flags.hpp"
 #include "troupe/rt/host.hpp"
 #include "troupe/rt/logging.hpp"
 
@@ -52,7 +52,7 @@ int serve(const std::vector<std::string>& args, service_list services, host_opti
   for (auto& s : services)
     s->declare_config(schema);
 
-  auto parsed = parse_flags(args, {"--print-config", "--help"});
+  auto parsed = cli::parse_flags(args, {"--print-config", "--help"});
   config_inputs inputs;
   inputs.env = process_environment();
   bool print_config = false;

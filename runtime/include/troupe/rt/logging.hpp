@@ -1,7 +1,6 @@
 #pragma once
 
 #include <string>
-#include <string_view>
 
 namespace troupe::rt {
 
@@ -9,8 +8,5 @@ namespace troupe::rt {
 /// `json` (one JSON object per line, for log shippers). Returns false and
 /// leaves logging unchanged when `level` is unknown.
 bool setup_logging(const std::string& level, const std::string& format);
-
-/// Escapes `text` for use inside a JSON string literal.
-std::string json_escape(std::string_view text);
 
 } // namespace troupe::rt
