@@ -161,6 +161,8 @@ function withTimeout(promise, ms, what) {
 
 // --- the server ------------------------------------------------------------------
 
+const liveServers = new Set(); // killed if this script gives up
+
 class Server {
   constructor(args) {
     const env = { ...process.env };
@@ -170,7 +172,11 @@ class Server {
       this.proc = childProcess.spawn(BINARY,
         ['serve', '--server-listen', '127.0.0.1:0', '--kv-backend', 'memory', ...args],
         { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      this.proc.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() }));
+      liveServers.add(this);
+      this.proc.on('exit', (code, signal) => {
+        liveServers.delete(this);
+        resolve({ code, signal, at: Date.now() });
+      });
     });
     this.proc.stderr.on('data', (d) => { this.log += d.toString(); });
   }
@@ -393,17 +399,28 @@ async function checkShutdown() {
     const pub = clientStream(client, '/troupe.fanin.v1.FanIn/Publish',
       [enc.publish({ topic: 'wire-shutdown-pub', payload: Buffer.from('p1'), producer: 'wire' })], long(), true);
 
-    // Scan: a separate connection (its flow-control window is its own), not read.
+    // Scan: a separate connection (its flow-control window is its own),
+    // paused after its first entry. grpc-js stops reading the HTTP/2 stream
+    // only once the application has taken a message (before the first read
+    // it buffers without limit), so the first one is read.
     const scanClient = server.client({ 'grpc.use_local_subchannel_pool': 1 });
     const scanCall = scanClient.makeServerStreamRequest('/troupe.kv.v1.KeyValue/Scan', identity, identity,
       enc.scan({ prefix: 'scan-', limit: nKeys }), new grpc.Metadata(), long());
-    scanCall.pause();
     const scanEntries = [];
+    let gotEntry;
+    const scanEntryIn = new Promise((r) => { gotEntry = r; });
+    scanCall.on('data', (m) => {
+      scanEntries.push(m);
+      if (scanEntries.length === 1) {
+        scanCall.pause();
+        gotEntry();
+      }
+    });
     scanCall.on('error', () => {});
     const scanDone = outcome(scanCall, scanEntries);
-    const scanHeaders = new Promise((r) => { scanCall.on('metadata', r); scanCall.on('status', r); });
+    scanCall.on('status', () => gotEntry());
 
-    await withTimeout(Promise.all([eventIn, watchIn, scanHeaders]), CALL_MS, 'streams open');
+    await withTimeout(Promise.all([eventIn, watchIn, scanEntryIn]), CALL_MS, 'streams open');
     const until = Date.now() + CALL_MS;
     while (Date.now() < until && (await topicLastSeq(client, 'wire-shutdown-pub')).seq !== 1) await sleep(20);
     await sleep(300); // the Scan fills its window and the server stalls
@@ -415,7 +432,7 @@ async function checkShutdown() {
     // client that does not read); its status comes after the entries
     // already in flight.
     await sleep(700);
-    scanCall.on('data', (m) => scanEntries.push(m));
+    const scanPausedAt = scanEntries.length;
     scanCall.resume();
 
     const ends = await Promise.allSettled([sub.done, scanDone, watch.done, pub.done].map(
@@ -430,7 +447,7 @@ async function checkShutdown() {
     check('shutdown subscribe-last-seq', lastSeq === '1',
       `want troupe-last-seq-${topic}=1; got ${lastSeq === undefined ? 'none' : lastSeq}`);
     check('shutdown scan-paused', unavailable(rscan),
-      `want UNAVAILABLE with troupe-replica; got ${describe(rscan)} after ${scanEntries.length} of ${nKeys} entries`);
+      `want UNAVAILABLE with troupe-replica; got ${describe(rscan)} after ${scanEntries.length} of ${nKeys} entries (${scanPausedAt} read before the resume)`);
     check('shutdown health-watch', unavailable(rw),
       `want UNAVAILABLE with troupe-replica; got ${describe(rw)} after [${watched.join(',')}]`);
     check('shutdown publish-open', unavailable(rp) && rp.trailers['troupe-accepted'] === '1',
@@ -471,11 +488,13 @@ async function main() {
 
 const watchdog = setTimeout(() => {
   console.log(`FAIL watchdog: still running after 240 s\n${passed} passed, ${failed + 1} failed`);
+  for (const s of liveServers) s.kill();
   process.exit(1);
 }, 240000);
 watchdog.unref();
 
 main().catch((e) => {
+  for (const s of liveServers) s.kill();
   console.log(`FAIL harness: ${e.stack || e}`);
   console.log(`${passed} passed, ${failed + 1} failed`);
   process.exit(1);
