@@ -86,6 +86,8 @@ void stream_rpc::read_done(bool ok) {
                            "request", method_.info.label
                                         + " takes one request message; the client sent more"),
                          cancel_reason::none);
+      else if (typed_->base().open())
+        method_.spec.dispatch(typed_, method_.spec);
       break;
     case read_phase::messages:
       read_message(ok);
@@ -104,15 +106,13 @@ void stream_rpc::read_request(bool ok) {
     typed_->end_with(std::move(*bad), cancel_reason::none);
     return;
   }
-  {
-    // Reading on tells a well-behaved client's end of stream from a second
-    // request, while the service works on the first.
-    std::lock_guard<std::mutex> guard{mtx_};
-    phase_ = read_phase::extra;
-    if (!done_)
-      start_read_locked();
-  }
-  method_.spec.dispatch(typed_, method_.spec);
+  // The service starts once the client has closed its side: a conformant
+  // client sends its end of stream with the request, so this costs a read,
+  // not a wait, and a second request is refused before anything is sent.
+  std::lock_guard<std::mutex> guard{mtx_};
+  phase_ = read_phase::extra;
+  if (!done_)
+    start_read_locked();
 }
 
 void stream_rpc::read_message(bool ok) {

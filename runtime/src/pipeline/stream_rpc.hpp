@@ -39,7 +39,7 @@ public:
 private:
   enum class read_phase {
     request,  // server-streaming: its one request
-    extra,    // server-streaming: a second message would be a client error
+    extra,    // server-streaming: the client's end of stream (a second message is an error)
     messages, // client-streaming, bidi: the stream of requests
   };
   struct outgoing {
