@@ -27,6 +27,7 @@ COPY runtime runtime
 COPY services services
 COPY host host
 COPY bench bench
+COPY examples examples
 COPY tests tests
 
 # Only what the image ships and what gates it; benchmarks and integration

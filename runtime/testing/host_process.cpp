@@ -1,17 +1,16 @@
-#include "troupe_process.hpp"
-
-#include <catch2/catch.hpp>
+#include "troupe/rt/testing/host_process.hpp"
 
 #include <csignal>
 #include <fcntl.h>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
-namespace troupe::test {
+namespace troupe::rt::testing {
 
 namespace {
 
@@ -29,12 +28,16 @@ std::string temp_path(const char* tag) {
   return name;
 }
 
-// fork+exec with stdout/stderr to files; the child gets SIGINT/SIGTERM
-// unblocked defaults and the given extra environment.
-int spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-          const std::string& out_path, const std::string& err_path) {
+// fork+exec with stdout/stderr to files and the given extra environment.
+// The child starts with no signals blocked, whatever the test runner does.
+int spawn(const std::string& binary, const std::vector<std::string>& args,
+          const std::map<std::string, std::string>& env, const std::string& out_path,
+          const std::string& err_path) {
   int pid = fork();
   if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
     int out = open(out_path.c_str(), O_WRONLY | O_TRUNC);
     int err = open(err_path.c_str(), O_WRONLY | O_TRUNC);
     dup2(out, 1);
@@ -44,7 +47,7 @@ int spawn(const std::vector<std::string>& args, const std::map<std::string, std:
     for (auto& [k, v] : env)
       setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv;
-    std::string bin = TROUPE_BINARY;
+    std::string bin = binary;
     argv.push_back(bin.data());
     for (auto& a : args)
       argv.push_back(const_cast<char*>(a.c_str()));
@@ -70,12 +73,12 @@ std::optional<int> wait_for(int pid, std::chrono::milliseconds timeout) {
 
 } // namespace
 
-command_result run_troupe(const std::vector<std::string>& args,
-                          const std::map<std::string, std::string>& env,
-                          std::chrono::milliseconds timeout) {
+command_result run_command(const std::string& binary, const std::vector<std::string>& args,
+                           const std::map<std::string, std::string>& env,
+                           std::chrono::milliseconds timeout) {
   auto out = temp_path("out");
   auto err = temp_path("err");
-  int pid = spawn(args, env, out, err);
+  int pid = spawn(binary, args, env, out, err);
   auto code = wait_for(pid, timeout);
   if (!code) {
     kill(pid, SIGKILL);
@@ -87,13 +90,13 @@ command_result run_troupe(const std::vector<std::string>& args,
   return r;
 }
 
-server_process::server_process(std::vector<std::string> extra_args,
-                               std::map<std::string, std::string> env) {
-  std::vector<std::string> args{"serve", "--server-listen", "127.0.0.1:0"};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  log_path_ = temp_path("serve");
-  auto out = temp_path("serve-out");
-  pid_ = spawn(args, env, out, log_path_);
+host_process::host_process(std::string binary, std::vector<std::string> args,
+                           std::map<std::string, std::string> env) {
+  args.push_back("--server-listen");
+  args.push_back("127.0.0.1:0");
+  log_path_ = temp_path("host");
+  auto out = temp_path("host-out");
+  pid_ = spawn(binary, args, env, out, log_path_);
   unlink(out.c_str());
   static const std::regex listening(R"(listening on [0-9.]+:([0-9]+))");
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -104,15 +107,21 @@ server_process::server_process(std::vector<std::string> extra_args,
       port_ = std::stoi(m[1]);
       return;
     }
-    if (!running())
-      FAIL("troupe serve exited with " << exit_code_.value_or(-1) << " before listening:\n"
-                                       << text);
+    if (!running()) {
+      unlink(log_path_.c_str());
+      throw std::runtime_error(binary + " exited with " + std::to_string(exit_code_.value_or(-1))
+                               + " before listening:\n" + text);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  FAIL("troupe serve did not report its port within 30 s:\n" << read_file(log_path_));
+  auto text = read_file(log_path_);
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  unlink(log_path_.c_str());
+  throw std::runtime_error(binary + " did not report its port within 30 s:\n" + text);
 }
 
-server_process::~server_process() {
+host_process::~host_process() {
   if (pid_ > 0 && !exit_code_) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
@@ -120,33 +129,32 @@ server_process::~server_process() {
   unlink(log_path_.c_str());
 }
 
-std::shared_ptr<grpc::Channel> server_process::channel() const {
+std::shared_ptr<grpc::Channel> host_process::channel() const {
   grpc::ChannelArguments args;
-  // A fresh connection per channel, so tests do not share one by accident.
   args.SetInt("grpc.use_local_subchannel_pool", 1);
   return grpc::CreateCustomChannel(target(), grpc::InsecureChannelCredentials(), args);
 }
 
-void server_process::send_signal(int sig) {
+void host_process::send_signal(int sig) {
   if (pid_ > 0 && !exit_code_)
     kill(pid_, sig);
 }
 
-std::optional<int> server_process::wait_exit(std::chrono::milliseconds timeout) {
+std::optional<int> host_process::wait_exit(std::chrono::milliseconds timeout) {
   if (!exit_code_)
     exit_code_ = wait_for(pid_, timeout);
   return exit_code_;
 }
 
-bool server_process::running() {
+bool host_process::running() {
   return !wait_exit(std::chrono::milliseconds(0)).has_value();
 }
 
-std::string server_process::log() const {
+std::string host_process::log() const {
   return read_file(log_path_);
 }
 
-const char* code_name(grpc::StatusCode code) {
+const char* status_name(grpc::StatusCode code) {
   static const char* names[] = {"OK",
                                 "CANCELLED",
                                 "UNKNOWN",
@@ -168,4 +176,4 @@ const char* code_name(grpc::StatusCode code) {
   return i >= 0 && i <= 16 ? names[i] : "?";
 }
 
-} // namespace troupe::test
+} // namespace troupe::rt::testing
