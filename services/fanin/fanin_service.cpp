@@ -52,6 +52,7 @@ public:
     auto api = ctx.serve<v1::FanIn>();
     api.client_streaming<v1::PublishRequest, v1::PublishResponse>("Publish")
       .validate([max = s.max_payload_bytes](const v1::PublishRequest& r) { return check(r, max); })
+      .refusal_trailer("troupe-accepted", "0")
       .handle([&topics](publish_call call) { topics.open_publisher()->attach(std::move(call)); });
     api.server_streaming<v1::SubscribeRequest, v1::Event>("Subscribe")
       .validate([](const v1::SubscribeRequest& r) { return check(r); })

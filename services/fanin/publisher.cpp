@@ -60,7 +60,7 @@ void publisher::offer(std::shared_ptr<topic_inlet> topic, inbound_ptr event) {
       stream_->grant(1);
       return;
     case rt::send_result::closed:
-      end(rt::call_status::of(rt::status_code::unavailable, "server is shutting down"));
+      end(rt::call_status::from_cancel(rt::cancel_reason::shutting_down));
       return;
     case rt::send_result::full:
       // No credit is granted until the held message is in: the stream stops
@@ -115,7 +115,7 @@ void publisher::on_bad_message(rt::call_status& status) {
 }
 
 void publisher::shut_down() {
-  end(rt::call_status::of(rt::status_code::unavailable, "server is shutting down"));
+  end(rt::call_status::from_cancel(rt::cancel_reason::shutting_down));
 }
 
 void publisher::end(rt::call_status status) {

@@ -12,7 +12,7 @@ void topic_state::add(const std::shared_ptr<subscription>& sub, std::size_t slot
   if (!sub->open())
     return;
   if (draining_) {
-    sub->fail(rt::call_status::of(rt::status_code::unavailable, "server is shutting down"));
+    sub->fail(rt::call_status::from_cancel(rt::cancel_reason::shutting_down));
     return;
   }
   auto after = ring_.last_seq();
@@ -95,7 +95,7 @@ void topic_state::begin_drain() {
     if (!e.started) {
       // Headers may be out already, but delivery never began: nothing of
       // ours is buffered for it.
-      e.sub->fail(rt::call_status::of(rt::status_code::unavailable, "server is shutting down"));
+      e.sub->fail(rt::call_status::from_cancel(rt::cancel_reason::shutting_down));
       e = std::move(entries_.back());
       entries_.pop_back();
       continue;

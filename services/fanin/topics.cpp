@@ -167,7 +167,7 @@ struct fanin_topics::impl {
     if (it != topics.end())
       return it->second;
     if (draining)
-      return rt::call_status::of(rt::status_code::unavailable, "server is shutting down");
+      return rt::call_status::from_cancel(rt::cancel_reason::shutting_down);
     if (topics.size() >= settings.max_topics)
       return rt::call_status::of(rt::status_code::resource_exhausted,
                                  "topic '" + name + "' would exceed the "

@@ -639,6 +639,50 @@ class KvBehaviour:
         # The slots come back once the admitted calls are answered.
         self.assertFalse(kv.Get(kv_pb2.GetRequest(key="after"), timeout=5).found)
 
+    def test_scan_is_shed_like_every_other_call(self):
+        # A Scan asks every shard for batches: those asks take kv.max_pending
+        # slots like any call, or a flood of Scans would pile up unbounded
+        # behind a busy shard.
+        kv = self.stub(self.start("--kv-shards", "1", "--kv-max-pending", "5",
+                                  "--kv-latency-ms", "500"))
+        busy = [kv.Get.future(kv_pb2.GetRequest(key="busy-%d" % i), timeout=LONG)
+                for i in range(5)]
+        time.sleep(0.1)  # the five Gets hold every slot of the one shard
+        t0 = time.monotonic()
+        e = rpc_error(lambda: list(kv.Scan(kv_pb2.ScanRequest(prefix="busy-"), timeout=LONG)))
+        took = time.monotonic() - t0
+        self.assertStatus(e, grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertIn("max_pending", e.details())
+        md = dict(e.trailing_metadata() or ())
+        self.assertGreater(int(md.get("grpc-retry-pushback-ms", "0")), 0)
+        self.assertLess(took, 0.3, "shed at once, not after the latency")
+        self.assertEqual([f.code() for f in busy], [OK] * 5)
+        # With the slots back, the same Scan runs.
+        self.assertEqual(list(kv.Scan(kv_pb2.ScanRequest(prefix="busy-"), timeout=LONG)), [])
+
+    def test_shutdown_while_scans_ask_shards_for_batches(self):
+        # The Scan merges keep asking the shards for batches until the last
+        # moment of shutdown; they hold the shard handles of their own, so
+        # the service tearing its shards down cannot pull them away.
+        for round_ in range(3):
+            server = self.start("--kv-shards", "4", "--server-shutdown-grace-ms", "0")
+            kv = self.stub(server)
+            puts = [kv.Put.future(kv_pb2.PutRequest(key="s%04d" % i, value=b"v" * 64),
+                                  timeout=LONG) for i in range(2000)]
+            self.assertEqual({f.code() for f in puts}, {OK})
+            scans = [kv.Scan(kv_pb2.ScanRequest(limit=2000), timeout=LONG) for _ in range(20)]
+            readers = [threading.Thread(target=lambda s=s: rpc_error(lambda: list(s)))
+                       for s in scans]
+            for r in readers:
+                r.start()
+            time.sleep(0.05)
+            server.signal()
+            self.assertEqual(server.wait(timeout=15), 0,
+                             "round %d: exit after SIGTERM during Scans:\n%s"
+                             % (round_, server.log()))
+            for r in readers:
+                r.join(timeout=LONG)
+
     def test_pending_slots_come_back(self):
         # Calls that end early (deadline, cancel, shed) must give their
         # kv.max_pending slot back, or the shard ends up shedding everything.

@@ -116,6 +116,12 @@ std::optional<call_status> rpc_base::admit() {
   return std::nullopt;
 }
 
+void rpc_base::refuse(call_status status) {
+  for (const auto& t : method_.spec.refusal_trailers)
+    status.trailers.push_back(t);
+  typed_->end_with(std::move(status), cancel_reason::none);
+}
+
 std::optional<call_status> rpc_base::parse(grpc::ByteBuffer& bytes, const char* what) {
   auto size = bytes.Length();
   if (size > state_.max_message_bytes)

@@ -113,6 +113,8 @@ protected:
   void begin();
   /// Shutdown refusal, rate limits, interceptors. nullopt: go on.
   std::optional<call_status> admit();
+  /// Ends a call the service never saw, with the method's refusal trailers.
+  void refuse(call_status status);
   /// Parses `bytes` into the typed half's parse target; or the status.
   std::optional<call_status> parse(grpc::ByteBuffer& bytes, const char* what);
   /// The done tag came: if gRPC cancelled the call (client, deadline,

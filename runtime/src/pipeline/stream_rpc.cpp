@@ -28,7 +28,7 @@ void stream_rpc::arrived(bool ok) {
   post_request(state_, method_, home_);
   begin();
   if (auto refused = admit()) {
-    typed_->end_with(std::move(*refused), cancel_reason::none);
+    refuse(std::move(*refused));
     return;
   }
   if (method_.info.kind == method_kind::server_streaming) {

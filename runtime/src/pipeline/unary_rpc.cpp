@@ -22,7 +22,7 @@ void unary_rpc::arrived(bool ok) {
   post_request(state_, method_, home_);
   begin();
   if (auto refused = admit()) {
-    typed_->end_with(std::move(*refused), cancel_reason::none);
+    refuse(std::move(*refused));
     return;
   }
   if (auto bad = parse(request_, "request")) {

@@ -106,6 +106,15 @@ public:
     return *this;
   }
 
+  /// A trailer every call of this method carries when the pipeline refuses
+  /// it before the service saw it (while shutting down, over a limit), so
+  /// clients find the same trailers on every way a call ends: e.g.
+  /// troupe-accepted: 0 on a Publish stream refused at the door.
+  method_binder& refusal_trailer(std::string key, std::string value) {
+    spec_.refusal_trailers.emplace_back(std::move(key), std::move(value));
+    return *this;
+  }
+
   /// Every call goes to `actor` as a message holding its handle, e.g.
   /// `[=](rt::unary<Req, Resp>& call) { ... }` in the actor's behavior.
   void to(caf::actor actor) {

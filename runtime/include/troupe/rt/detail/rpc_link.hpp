@@ -11,6 +11,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "troupe/rt/call_status.hpp"
 #include "troupe/rt/server_stream.hpp"
@@ -90,6 +93,9 @@ struct method_spec {
   std::size_t stream_buffer = 64;
   /// Whether the adaptive concurrency limit guards this method.
   bool adaptive_limit = true;
+  /// Trailers a call of this method carries when the pipeline refuses it
+  /// before the service saw it (shutdown, limits, interceptors).
+  std::vector<std::pair<std::string, std::string>> refusal_trailers;
 
   // The typed half: its size, how to build it in place, how to hand a
   // parsed call to the service (validation, then dispatch).
