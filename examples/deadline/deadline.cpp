@@ -73,7 +73,8 @@ void compute(worker_actor self, compute_call& call) {
         call->reply(std::move(o).value());
       else if (o.deadline_exceeded() && timeout_first)
         call->fail(rt::call_status::of(rt::status_code::deadline_exceeded,
-                                       "work did not finish within " + std::to_string(timeout.count())
+                                       "work did not finish within "
+                                         + std::to_string(timeout.count())
                                          + " ms (deadline.work_timeout_ms)"));
       else // the call itself ended (client cancel, its deadline): a no-op
         call->fail(rt::call_status::from_cancel(o.reason()));
