@@ -51,14 +51,9 @@ caf::behavior aggregator_actor(caf::event_based_actor* self, std::vector<supplie
             }
           });
         },
-        // try_join has already cancelled the quotes still running.
-        [=](const rt::task_error& err) {
-          if (err.status)
-            call->fail(*err.status);
-          else if (!err.is_cancellation())
-            call->fail(rt::call_status::of(rt::status_code::internal, err.message));
-          // A cancellation came from the call ending: nobody to answer.
-        });
+        // try_join has already cancelled the quotes still running. A
+        // cancellation came from the call ending: failing it is a no-op.
+        [=](const rt::task_error& err) { call->fail(rt::status_of(err)); });
     },
   };
 }

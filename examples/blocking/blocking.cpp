@@ -44,26 +44,9 @@ void digest(const digest_call& call) {
 caf::behavior digester(caf::event_based_actor*, rt::blocking_pool* pool) {
   return {
     [=](digest_call& call) {
-      rt::blocking_job job;
-      job.run = [call] { digest(call); };
-      // A call that ended while its job waited is skipped, never read.
-      job.token = call->token();
-      job.due = call->due();
-      job.skipped = [call](rt::cancel_reason why) { call->fail(rt::call_status::from_cancel(why)); };
-      switch (pool->try_submit(std::move(job))) {
-        case rt::submit_result::accepted:
-          break;
-        case rt::submit_result::queue_full:
-          call->fail(rt::call_status::overloaded(
-            "all " + std::to_string(pool->threads()) + " blocking threads are busy and "
-              + std::to_string(pool->queue_capacity())
-              + " jobs wait (runtime.blocking_threads, runtime.blocking_queue)",
-            retry_after));
-          break;
-        case rt::submit_result::stopped:
-          call->fail(rt::call_status::from_cancel(rt::cancel_reason::shutting_down));
-          break;
-      }
+      // A call that ends while its job waits is skipped, never read; a full
+      // queue answers RESOURCE_EXHAUSTED at once.
+      rt::run_blocking(*pool, call, [call] { digest(call); }, retry_after);
     },
     [=](pool_status_call& call) {
       call->reply([&](v1::PoolStatusReply& r) {

@@ -45,6 +45,7 @@ void declare_host_config(config_schema& s) {
   s.add_uint("runtime.blocking_queue", 10000, 1, 10'000'000,
              "blocking calls that may wait for a thread before callers are shed");
   declare_call_limit_config(s);
+  detail::declare_adaptive_limit_config(s);
   s.add_choice("log.level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"},
                "least severe level logged");
   s.add_choice("log.format", "text", {"text", "json"}, "text, or one JSON object per line");
@@ -94,6 +95,7 @@ int run_host(const config& cfg, service_list user_services, host_options options
   ps.lanes = lanes;
   ps.max_message_bytes = max_msg;
   ps.limits = call_limits_from(cfg);
+  ps.adaptive = detail::adaptive_limit_from(cfg);
   ps.replica = replica_name();
   detail::pipeline pipeline{system, ps};
   for (auto& i : options.interceptors)

@@ -44,14 +44,7 @@ void multi_get(const kv_shards& shards, multi_get_call call) {
           *resp.add_entries() = std::move(e);
       });
     },
-    [call](const rt::task_error& err) {
-      if (err.status)
-        call->fail(*err.status);
-      else if (err.is_cancellation())
-        call->fail(rt::call_status::from_cancel(call->ended_because()));
-      else
-        call->fail(rt::call_status::of(rt::status_code::internal, err.message));
-    });
+    [call](const rt::task_error& err) { call->fail(rt::status_of(err)); });
 }
 
 } // namespace troupe::kv

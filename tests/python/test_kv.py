@@ -88,6 +88,26 @@ class KvBehaviour:
         grpc.channel_ready_future(ch).result(timeout=LONG)
         return kv_pb2_grpc.KeyValueStub(ch)
 
+    def put_all(self, kv, pairs, timeout=30):
+        """Puts every (key, value), as many at once as the host admits: a call
+        it refuses RESOURCE_EXHAUSTED (its adaptive concurrency limit, or
+        kv.max_pending) is retried after its grpc-retry-pushback-ms, as a
+        client should. Nothing refused was applied."""
+        pending = list(pairs)
+        while pending:
+            futures = [(k, v, kv.Put.future(kv_pb2.PutRequest(key=k, value=v), timeout=timeout))
+                       for k, v in pending]
+            pending, wait_ms = [], 0
+            for k, v, f in futures:
+                e = f.exception()
+                if e is None:
+                    continue
+                if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    raise e
+                pending.append((k, v))
+                wait_ms = max(wait_ms, int(dict(e.trailing_metadata())["grpc-retry-pushback-ms"]))
+            time.sleep(wait_ms / 1000)
+
     def assertStatus(self, err, code, field=None):
         self.assertIsNotNone(err, "the call succeeded; expected %s" % code.name)
         self.assertEqual(err.code(), code, "details: %r" % err.details())
@@ -177,13 +197,20 @@ class KvBehaviour:
             kv = stubs_for_client(n)
             try:
                 while time.monotonic() < stop_at:
-                    cur = kv.Get(kv_pb2.GetRequest(key=key), timeout=LONG)
+                    try:
+                        cur = kv.Get(kv_pb2.GetRequest(key=key), timeout=LONG)
+                    except grpc.RpcError as e:
+                        if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                            raise
+                        continue  # refused before it ran: try again
                     seen = cur.version if cur.found else 0
                     value = b"%d:%d" % (n, seen + 1)
                     try:
                         r = kv.Put(kv_pb2.PutRequest(key=key, value=value, if_version=seen),
                                    timeout=LONG)
                     except grpc.RpcError as e:
+                        if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                            continue  # refused before it ran: nothing was applied
                         if e.code() != grpc.StatusCode.ABORTED:
                             raise
                         with lock:
@@ -231,10 +258,7 @@ class KvBehaviour:
     def test_multi_get_request_order(self):
         kv = self.stub(self.start())
         keys = ["mg-%d" % i for i in range(40)]  # 40 keys land on every one of 8 shards
-        puts = [kv.Put.future(kv_pb2.PutRequest(key=k, value=b"v%d" % i), timeout=LONG)
-                for i, k in enumerate(keys)]
-        for f in puts:
-            f.result()
+        self.put_all(kv, [(k, b"v%d" % i) for i, k in enumerate(keys)], timeout=LONG)
         kv.Put(kv_pb2.PutRequest(key="mg-3", value=b"v3b"), timeout=LONG)
 
         asked = ["mg-5", "nope-1", "mg-0", "mg-5", "mg-39", "nope-2", "mg-17", "mg-3", "nope-1",
@@ -322,9 +346,7 @@ class KvBehaviour:
         # the merge joins several batches of several shards.
         kv = self.stub(self.start("--kv-shards", "3"))
         keys = ["L%04d" % i for i in range(1200)]
-        futures = [kv.Put.future(kv_pb2.PutRequest(key=k, value=b"x"), timeout=30) for k in keys]
-        for f in futures:
-            f.result()
+        self.put_all(kv, [(k, b"x") for k in keys])
         self.assertEqual(scan_keys(kv), keys[:1000], "limit 0 means 1000")
         self.assertEqual(scan_keys(kv, limit=0, prefix="L1"), keys[1000:])
         self.assertEqual(scan_keys(kv, limit=1), keys[:1])
@@ -340,10 +362,7 @@ class KvBehaviour:
         # the whole scan takes several latencies, far longer than the checks.
         kv = self.stub(self.start("--kv-shards", "1", "--kv-latency-ms", "300"))
         keys = ["S%05d" % i for i in range(2000)]
-        futures = [kv.Put.future(kv_pb2.PutRequest(key=k, value=b"v" * 100), timeout=30)
-                   for k in keys]
-        for f in futures:
-            f.result()
+        self.put_all(kv, [(k, b"v" * 100) for k in keys])
 
         stream = kv.Scan(kv_pb2.ScanRequest(limit=10000), timeout=30)
         self.assertEqual(next(stream).key, keys[0])
@@ -373,10 +392,7 @@ class KvBehaviour:
         # must end cleanly every time, whatever it was doing.
         server = self.start("--kv-shards", "1")
         kv = self.stub(server)
-        futures = [kv.Put.future(kv_pb2.PutRequest(key="C%05d" % i, value=b"v" * 100), timeout=30)
-                   for i in range(2000)]
-        for f in futures:
-            f.result()
+        self.put_all(kv, [("C%05d" % i, b"v" * 100) for i in range(2000)])
         rng = random.Random(4)
         for n in range(300):
             stream = kv.Scan(kv_pb2.ScanRequest(limit=10000), timeout=LONG)
@@ -404,10 +420,7 @@ class KvBehaviour:
         kv = self.stub(self.start(), options=[("grpc.http2.bdp_probe", 0)])
         keys = ["R%04d" % i for i in range(600)]
         value = lambda k: k.encode() * 500  # noqa: E731  (2.5 KB)
-        futures = [kv.Put.future(kv_pb2.PutRequest(key=k, value=value(k)), timeout=30)
-                   for k in keys]
-        for f in futures:
-            f.result()
+        self.put_all(kv, [(k, value(k)) for k in keys])
         stream = kv.Scan(kv_pb2.ScanRequest(limit=10000), timeout=30)
         first = next(stream)
         time.sleep(0.5)
@@ -423,10 +436,7 @@ class KvBehaviour:
         first = self.start("--kv-shards", "8")
         kv = self.stub(first)
         keys = ["H%03d-\u00e9" % i for i in range(300)]
-        futures = [kv.Put.future(kv_pb2.PutRequest(key=k, value=k.encode()), timeout=LONG)
-                   for k in keys]
-        for f in futures:
-            f.result()
+        self.put_all(kv, [(k, k.encode()) for k in keys], timeout=LONG)
         kv.Put(kv_pb2.PutRequest(key=keys[0], value=b"again"), timeout=LONG)
         first.stop()
         for shards in ("3", "1", "16"):
@@ -667,9 +677,7 @@ class KvBehaviour:
         for round_ in range(3):
             server = self.start("--kv-shards", "4", "--server-shutdown-grace-ms", "0")
             kv = self.stub(server)
-            puts = [kv.Put.future(kv_pb2.PutRequest(key="s%04d" % i, value=b"v" * 64),
-                                  timeout=LONG) for i in range(2000)]
-            self.assertEqual({f.code() for f in puts}, {OK})
+            self.put_all(kv, [("s%04d" % i, b"v" * 64) for i in range(2000)])
             scans = [kv.Scan(kv_pb2.ScanRequest(limit=2000), timeout=LONG) for _ in range(20)]
             readers = [threading.Thread(target=lambda s=s: rpc_error(lambda: list(s)))
                        for s in scans]

@@ -342,3 +342,67 @@ TEST_CASE("a task body may keep its own behavior until it completes", "[task]") 
   REQUIRE(r->ok());
   CHECK(r->value() == 42);
 }
+
+TEST_CASE("make_task: a promise every copy of which is dropped fails its task at once",
+          "[task]") {
+  auto [t, promise] = make_task<int>();
+  {
+    auto copy = promise; // copies share one fate
+    promise = task_promise<int>{};
+  }
+  auto r = t.try_result();
+  REQUIRE(r);
+  REQUIRE_FALSE(r->ok());
+  CHECK(r->error().code == task_errc::internal);
+  CHECK(r->error().message.find("dropped") != std::string::npos);
+}
+
+TEST_CASE("make_task: the parent's cancellation ends the task and the promise's token", "[task]") {
+  cancel_source parent;
+  auto [t, promise] = make_task<int>(parent.token());
+  CHECK_FALSE(promise.token().cancelled());
+  parent.cancel(cancel_reason::deadline_exceeded);
+  CHECK(promise.token().cancelled());
+  auto r = t.try_result();
+  REQUIRE(r);
+  CHECK(r->error().code == task_errc::deadline_exceeded);
+  CHECK_FALSE(promise.set_value(1)); // too late
+  CHECK(status_of(r->error()).code == status_code::deadline_exceeded);
+}
+
+TEST_CASE("status_of: the status a task failed with, or what its failure means for a call",
+          "[task]") {
+  CHECK(status_of(task_error{task_errc::failed, "x",
+                             call_status::of(status_code::not_found, "gone")})
+          .code == status_code::not_found);
+  CHECK(status_of(task_error{task_errc::shutting_down, "x"}).code == status_code::unavailable);
+  CHECK(status_of(task_error{task_errc::cancelled, "x"}).code == status_code::cancelled);
+  auto internal = status_of(task_error{task_errc::internal, "broke"});
+  CHECK(internal.code == status_code::internal);
+  CHECK(internal.message == "broke");
+}
+
+TEST_CASE("on_cancel: the actor hears of a cancellation in its own context, once", "[task]") {
+  std::promise<std::pair<cancel_reason, bool>> heard;
+  auto heard_f = heard.get_future();
+  cancel_source source;
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) -> caf::behavior {
+      auto watch = std::make_shared<cancel_watch>();
+      *watch = on_cancel(self, source.token(), [&, self, watch](cancel_reason r) {
+        // Runs as one of this actor's handlers: its state is safe to touch.
+        heard.set_value({r, caf::actor_cast<caf::actor>(self) != nullptr});
+        watch->reset();
+        self->quit();
+      });
+      return {[](int) {}}; // alive until the cancellation
+    });
+    std::this_thread::sleep_for(20ms);
+    source.cancel(cancel_reason::client_cancelled);
+    REQUIRE(heard_f.wait_for(10s) == std::future_status::ready);
+  }
+  auto [reason, in_actor] = heard_f.get();
+  CHECK(reason == cancel_reason::client_cancelled);
+  CHECK(in_actor);
+}

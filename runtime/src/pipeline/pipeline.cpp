@@ -147,6 +147,8 @@ void pipeline::install(grpc::ServerBuilder& builder) {
     m.index = svc->add_method(m.info.path, spec.kind);
     m.preposted = spec.kind == method_kind::unary ? settings_.unary_preposted
                                                   : settings_.stream_preposted;
+    if (spec.adaptive_limit && settings_.adaptive.enabled)
+      m.limiter = std::make_unique<adaptive_limiter>(settings_.adaptive);
     m.spec = std::move(spec);
   }
   declared_.clear();

@@ -29,6 +29,7 @@ struct pipeline_settings {
   std::size_t lanes = 1;
   std::size_t max_message_bytes = 4 * 1024 * 1024;
   call_limit_settings limits;
+  adaptive_limit_settings adaptive;
   std::string replica;
   // Requests kept waiting per method and lane: enough that a burst rarely
   // waits for the next to be posted, few enough to stay in cache.

@@ -110,10 +110,26 @@ std::optional<call_status> rpc_base::admit() {
   if (state_.limits.active())
     if (auto limited = state_.limits.admit(method_.info.label, ctx_.peer()))
       return limited;
+  if (auto* limiter = method_.limiter.get()) {
+    if (!limiter->try_acquire(started_))
+      return call_status::overloaded(method_.info.label + " is at its adaptive concurrency limit ("
+                                       + std::to_string(limiter->limit())
+                                       + " calls in flight; limits.adaptive.*)",
+                                     limiter->pushback());
+    holds_slot_.store(true, std::memory_order_relaxed);
+  }
   for (auto& i : state_.interceptors)
     if (auto refused = i->before(*this))
       return refused;
   return std::nullopt;
+}
+
+void rpc_base::release_slot(bool sample) {
+  if (!holds_slot_.load(std::memory_order_relaxed)
+      || !holds_slot_.exchange(false, std::memory_order_acq_rel))
+    return;
+  auto now = std::chrono::steady_clock::now();
+  method_.limiter->release(now - started_, sample, now);
 }
 
 void rpc_base::refuse(call_status status) {
@@ -155,12 +171,18 @@ cancel_reason rpc_base::settle(bool cancelled_by_grpc) {
 }
 
 void rpc_base::over(cancel_reason reason) {
+  // However it ended early (gRPC's cancel, or the host at the end of the
+  // grace period), its consumer hears why.
+  if (reason == cancel_reason::none)
+    reason = typed_->base().ended_because();
   typed_->call_over(reason);
   home_.untrack(this);
   state_.open_calls.fetch_sub(1, std::memory_order_release);
+  // A client that went away says nothing about how long calls take here.
+  release_slot(reason != cancel_reason::client_cancelled);
   if (!state_.interceptors.empty()) {
-    call_status told = call_status::of(told_code_, told_message_);
     auto took = std::chrono::steady_clock::now() - started_;
+    call_status told = call_status::of(told_code_, told_message_);
     for (auto& i : state_.interceptors)
       i->after(*this, told, took);
   }

@@ -20,6 +20,7 @@
 
 #include "pipeline/lane.hpp"
 #include "troupe/rt/call.hpp"
+#include "pipeline/adaptive_limit.hpp"
 #include "pipeline/call_limits.hpp"
 #include "troupe/rt/detail/rpc_link.hpp"
 #include "troupe/rt/interceptor.hpp"
@@ -35,6 +36,7 @@ struct method_entry {
   raw_service* service = nullptr;
   int index = 0;       // in its raw_service
   std::size_t preposted = 0; // requests kept waiting per lane
+  std::unique_ptr<adaptive_limiter> limiter; // null: the method has none
 };
 
 /// What all calls of one host share.
@@ -115,6 +117,9 @@ protected:
   std::optional<call_status> admit();
   /// Ends a call the service never saw, with the method's refusal trailers.
   void refuse(call_status status);
+  /// The service answered (or the call ended): the adaptive limit gets its
+  /// slot back, and the latency as a sample when `sample`. Once per call.
+  void release_slot(bool sample);
   /// Parses `bytes` into the typed half's parse target; or the status.
   std::optional<call_status> parse(grpc::ByteBuffer& bytes, const char* what);
   /// The done tag came: if gRPC cancelled the call (client, deadline,
@@ -143,6 +148,7 @@ protected:
   status_code told_code_ = status_code::ok;
   std::string told_message_;
   bool recorded_ = false;
+  std::atomic<bool> holds_slot_{false}; // of the method's adaptive limit
 
 private:
   friend class lane;

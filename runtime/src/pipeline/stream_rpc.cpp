@@ -241,6 +241,7 @@ void stream_rpc::when_writable(std::function<void()> fn) {
 }
 
 void stream_rpc::finish_stream(call_status&& status) {
+  release_slot(true);
   std::function<void()> wake;
   {
     std::lock_guard<std::mutex> guard{mtx_};

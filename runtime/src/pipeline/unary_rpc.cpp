@@ -33,6 +33,7 @@ void unary_rpc::arrived(bool ok) {
 }
 
 void unary_rpc::send_reply(call_status&& status, const google::protobuf::MessageLite* response) {
+  release_slot(true);
   record(status);
   add_trailers(status);
   typed_->base().add_ref(); // for the finish tag

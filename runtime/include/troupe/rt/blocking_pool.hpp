@@ -15,9 +15,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
+#include "troupe/rt/call.hpp"
 #include "troupe/rt/cancellation.hpp"
+#include "troupe/rt/server_stream.hpp"
 
 namespace troupe::rt {
 
@@ -101,5 +104,41 @@ private:
   std::atomic<std::uint64_t> skipped_{0};
   std::atomic<std::uint64_t> faulted_{0};
 };
+
+/// Runs `work` on `pool` on behalf of `call`, the way a service should: a
+/// job whose call has ended by the time a thread is free (cancelled, past
+/// its deadline, shut down) is skipped, never run; a full queue ends the
+/// call at once RESOURCE_EXHAUSTED with `pushback`, a stopped pool
+/// UNAVAILABLE. `work` answers the call itself (answering is thread-safe).
+/// Returns what the pool did.
+template <class Call, class Work>
+submit_result run_blocking(blocking_pool& pool, const call_ptr<Call>& call, Work work,
+                           std::chrono::milliseconds pushback = std::chrono::milliseconds(100)) {
+  blocking_job job;
+  job.run = std::move(work);
+  job.token = call->token();
+  job.due = call->due();
+  auto result = pool.try_submit(std::move(job));
+  call_status refused;
+  switch (result) {
+    case submit_result::accepted:
+      return result;
+    case submit_result::queue_full:
+      refused = call_status::overloaded(
+        "all " + std::to_string(pool.threads()) + " blocking threads are busy and "
+          + std::to_string(pool.queue_capacity())
+          + " jobs wait (runtime.blocking_threads, runtime.blocking_queue)",
+        pushback);
+      break;
+    case submit_result::stopped:
+      refused = call_status::from_cancel(cancel_reason::shutting_down);
+      break;
+  }
+  if constexpr (std::is_base_of_v<server_stream, Call>)
+    call->finish(std::move(refused));
+  else
+    call->fail(std::move(refused));
+  return result;
+}
 
 } // namespace troupe::rt

@@ -25,10 +25,12 @@ public:
   virtual void on_message(Request& msg) = 0;
   /// The client finished writing; no more messages come.
   virtual void on_client_done() = 0;
-  /// The call ended early (client cancel, deadline, shutdown).
+  /// The call ended early (client cancel, deadline, shutdown): whoever
+  /// waits on this consumer can stop.
   virtual void on_cancel(cancel_reason) {}
-  /// Message `status` names did not parse or is invalid; the pipeline ends
-  /// the call with `status` right after this, which may add trailers.
+  /// Message `status` names did not parse or is invalid. The call has
+  /// ended already (no answer of the consumer's can win any more); it goes
+  /// out with `status` right after this, which may add trailers.
   virtual void on_bad_message(call_status& /*status*/) {}
 };
 

@@ -182,6 +182,9 @@ struct race_state {
 template <class T>
 class completer {
 public:
+  /// One that belongs to no race: calling it does nothing.
+  completer() noexcept = default;
+
   bool operator()(T value) const {
     return state_ && state_->arbiter.offer_value(std::move(value));
   }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include <caf/actor_control_block.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
@@ -38,6 +39,24 @@
 #include "troupe/rt/call_status.hpp"
 #include "troupe/rt/cancellation.hpp"
 #include "troupe/rt/timers.hpp"
+
+namespace troupe::rt {
+template <class T>
+class task;
+template <class T>
+class task_promise;
+} // namespace troupe::rt
+
+// Tasks, promises and tokens travel between actors of one process; they are
+// never serialized.
+namespace caf {
+template <class T>
+struct allowed_unsafe_message_type<troupe::rt::task<T>> : std::true_type {};
+template <class T>
+struct allowed_unsafe_message_type<troupe::rt::task_promise<T>> : std::true_type {};
+template <>
+struct allowed_unsafe_message_type<troupe::rt::cancel_token> : std::true_type {};
+} // namespace caf
 
 namespace troupe::rt {
 
@@ -266,6 +285,10 @@ public:
 protected:
   caf::behavior start() override {
     task_promise<T> promise{std::move(typed_core_)};
+    // The actor holds a copy as long as it lives: its exit, not the body
+    // dropping its copy, is what says the promise can no longer be kept
+    // (and a body that throws is reported as such).
+    held_ = promise;
     auto body = std::move(body_);
     if constexpr (std::is_convertible_v<std::invoke_result_t<F&, caf::event_based_actor*,
                                                              task_promise<T>>,
@@ -280,22 +303,43 @@ protected:
 private:
   std::shared_ptr<task_core<T>> typed_core_;
   F body_;
+  task_promise<T> held_;
+};
+
+} // namespace detail
+
+namespace detail {
+
+/// Shared by every copy of one promise: when the last copy goes without an
+/// outcome, nothing can complete the task any more, and it fails at once
+/// rather than keep its awaiters waiting forever.
+template <class T>
+struct promise_keeper {
+  explicit promise_keeper(std::shared_ptr<task_core<T>> c) noexcept : core(std::move(c)) {}
+  promise_keeper(const promise_keeper&) = delete;
+  promise_keeper& operator=(const promise_keeper&) = delete;
+  ~promise_keeper() {
+    if (core && !core->done())
+      core->fail(task_error{task_errc::internal, "the task's promise was dropped unanswered"});
+  }
+  std::shared_ptr<task_core<T>> core;
 };
 
 } // namespace detail
 
 /// The body's side of a task. Copyable; the first completion wins and later
 /// ones (including any after cancellation) return false and are ignored.
+/// When every copy is gone without an outcome the task fails (internal).
 template <class T>
 class task_promise {
 public:
   task_promise() noexcept = default;
 
   bool set_value(T value) const {
-    return core_ && core_->complete(task_result<T>{std::move(value)});
+    return keeper_ && keeper_->core->complete(task_result<T>{std::move(value)});
   }
   bool set_error(task_error err) const {
-    return core_ && core_->complete(task_result<T>{std::move(err)});
+    return keeper_ && keeper_->core->complete(task_result<T>{std::move(err)});
   }
   bool set_error(task_errc code, std::string message) const {
     return set_error(task_error{code, std::move(message)});
@@ -304,23 +348,42 @@ public:
   /// Cancelled when the task is cancelled; hand it to work that runs outside
   /// the task actor (blocking pool, outgoing calls) so that it stops too.
   cancel_token token() const noexcept {
-    return core_ ? core_->body_token() : cancel_token{};
+    return keeper_ ? keeper_->core->body_token() : cancel_token{};
   }
 
   /// The outcome is decided (by this promise or by cancellation).
   bool done() const noexcept {
-    return !core_ || core_->done();
+    return !keeper_ || keeper_->core->done();
   }
 
 private:
   template <class, class>
   friend class detail::task_actor;
   friend struct detail::task_access;
-  explicit task_promise(std::shared_ptr<detail::task_core<T>> core) noexcept
-    : core_(std::move(core)) {
+  explicit task_promise(std::shared_ptr<detail::task_core<T>> core)
+    : keeper_(std::make_shared<detail::promise_keeper<T>>(std::move(core))) {
   }
-  std::shared_ptr<detail::task_core<T>> core_;
+  std::shared_ptr<detail::promise_keeper<T>> keeper_;
 };
+
+/// The status a call should end with when the task it waited for failed:
+/// the status the task carried, the cancellation's, or INTERNAL.
+inline call_status status_of(const task_error& err) {
+  if (err.status)
+    return *err.status;
+  switch (err.code) {
+    case task_errc::cancelled:
+      return call_status::from_cancel(cancel_reason::client_cancelled);
+    case task_errc::deadline_exceeded:
+      return call_status::from_cancel(cancel_reason::deadline_exceeded);
+    case task_errc::shutting_down:
+      return call_status::from_cancel(cancel_reason::shutting_down);
+    case task_errc::failed:
+    case task_errc::internal:
+      break;
+  }
+  return call_status::of(status_code::internal, err.message);
+}
 
 /// Handle to a spawned task, like a JoinHandle. Copyable; dropping every
 /// handle detaches the task (it keeps running).

@@ -197,16 +197,20 @@ public:
     handler_ = std::move(handler);
   }
 
-  /// nullopt when the message went to the handler, else the status that
-  /// must end the call (the handler has seen it and may have added trailers).
-  std::optional<call_status> deliver(std::size_t index) {
+  /// nullopt when the message went to the handler; else the status that
+  /// must end the call, which `claim` ended first (the handler has seen the
+  /// status then and may have added trailers), or nullopt when it had ended.
+  template <class Claim>
+  std::optional<call_status> deliver_or_reject(std::size_t index, Claim claim) {
     auto& validate = binding_of<Call>(*spec_).validate;
     if (validate) {
       if (auto bad = validate(incoming_)) {
+        incoming_.Clear();
+        if (!claim())
+          return std::nullopt;
         auto status = for_message(index, std::move(*bad));
         if (handler_)
           handler_->on_bad_message(status);
-        incoming_.Clear();
         return status;
       }
     }
@@ -264,8 +268,8 @@ public:
     return true;
   }
   void deliver_message(std::size_t index) override {
-    if (auto bad = reader_.deliver(index))
-      this->fail(std::move(*bad));
+    if (auto bad = reader_.deliver_or_reject(index, [this] { return this->claim(); }))
+      link_->send_reply(std::move(*bad), nullptr);
   }
   void client_done() override { reader_.client_done(); }
   void call_over(cancel_reason reason) override {
@@ -274,8 +278,12 @@ public:
     reader_.release();
   }
   void reject_message(call_status status) override {
+    // Ended first, so that nothing the consumer does from here can answer
+    // in its place; it may still add trailers to the status.
+    if (!this->claim())
+      return;
     reader_.bad(status);
-    this->fail(std::move(status));
+    link_->send_reply(std::move(status), nullptr);
   }
 
   dispatch_element<call_ptr<call_type>> element;
@@ -311,12 +319,14 @@ public:
 
   google::protobuf::MessageLite& parse_target() noexcept override { return reader_.target(); }
   void deliver_message(std::size_t index) override {
-    if (auto bad = reader_.deliver(index))
-      this->finish(std::move(*bad));
+    if (auto bad = reader_.deliver_or_reject(index, [this] { return this->claim(); }))
+      this->link_->finish_stream(std::move(*bad));
   }
   void reject_message(call_status status) override {
+    if (!this->claim())
+      return;
     reader_.bad(status);
-    this->finish(std::move(status));
+    this->link_->finish_stream(std::move(status));
   }
   void client_done() override { reader_.client_done(); }
   void call_over(cancel_reason reason) override {

@@ -42,6 +42,8 @@ public:
   host_process& operator=(const host_process&) = delete;
 
   int port() const { return port_; }
+  /// The host's process id (e.g. to read its /proc entries).
+  int pid() const { return pid_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
   /// A new connection of its own (not shared with other channels).
   std::shared_ptr<grpc::Channel> channel() const;

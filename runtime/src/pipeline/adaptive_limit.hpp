@@ -1,0 +1,117 @@
+#pragma once
+
+// Adaptive concurrency limit, one per method: how many calls may be in
+// flight inside the host (admitted, not yet answered by their service)
+// before new ones are refused RESOURCE_EXHAUSTED at once, learnt from the
+// calls' own latency (admission to answer). The idea of Netflix's
+// concurrency-limits (Gradient2, Vegas) and Envoy's adaptive concurrency:
+// latency that rises above what the method shows unloaded means calls are
+// queueing somewhere (a busy shard, a database); admitting fewer keeps the
+// admitted ones fast, and goodput at capacity, instead of queueing without
+// bound.
+//
+// Each window (limits.adaptive.window_ms, and at least a few answers):
+// - the floor, the latency the method shows unloaded, is the lowest latency
+//   seen (the first calls after a quiet spell find no queue), allowed to
+//   creep up by 0.1% a window so that a backend that really got slower is
+//   learnt, but far too slowly for queueing to pass for normal;
+// - queueing is a mean latency over tolerance x floor and more than a
+//   millisecond above it (less, no client notices);
+// - until queueing is first seen there is no limit (slow start: a pure
+//   delay with thousands in flight is never throttled); then the limit
+//   starts from the peak in flight, cut as below;
+// - a window whose peak in flight stayed under half the limit says nothing
+//   about the limit (the method is not the bottleneck): no change;
+// - no queueing: a limit that was reached grows by sqrt(limit);
+// - queueing: the limit is cut in proportion, to tolerance/ratio of itself
+//   (at most by half), never under the minimum.
+// The arithmetic takes its clock and samples from the caller, for tests.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace troupe::rt {
+class config;
+class config_schema;
+} // namespace troupe::rt
+
+namespace troupe::rt::detail {
+
+struct adaptive_limit_settings {
+  bool enabled = true;
+  double min = 8;
+  double max = 100000;
+  double tolerance = 1.5;
+  std::chrono::nanoseconds window = std::chrono::milliseconds(50);
+  std::size_t min_samples = 10;
+  double floor_creep = 0.001;
+  std::chrono::nanoseconds unnoticed = std::chrono::milliseconds(1);
+};
+
+void declare_adaptive_limit_config(config_schema& schema);
+adaptive_limit_settings adaptive_limit_from(const config& cfg);
+
+/// The limit's arithmetic over whole windows. Not thread-safe.
+class gradient_limit {
+public:
+  explicit gradient_limit(const adaptive_limit_settings& s);
+
+  /// One window: its mean and lowest latency, the most calls in flight at
+  /// once during it, and whether any call was refused for the limit.
+  /// Returns the limit.
+  double update(std::chrono::nanoseconds mean_rtt, std::chrono::nanoseconds min_rtt,
+                double peak_in_flight, bool refused);
+
+  double limit() const noexcept { return limit_; }
+  std::chrono::nanoseconds floor() const noexcept {
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(floor_ns_));
+  }
+  bool slow_start() const noexcept { return slow_start_; }
+
+private:
+  adaptive_limit_settings s_;
+  double limit_;
+  double floor_ns_ = 0;
+  bool slow_start_ = true;
+};
+
+/// The thread-safe limiter a method's calls pass through.
+class adaptive_limiter {
+public:
+  using clock = std::chrono::steady_clock;
+
+  explicit adaptive_limiter(const adaptive_limit_settings& s);
+
+  /// Takes a slot, or false when the limit is reached (the call is refused).
+  bool try_acquire(clock::time_point now = clock::now());
+  /// The call that took a slot is over, after `rtt`. `sample`: whether its
+  /// latency says anything (not for calls the client cancelled).
+  void release(std::chrono::nanoseconds rtt, bool sample, clock::time_point now = clock::now());
+
+  std::int64_t limit() const noexcept { return limit_.load(std::memory_order_relaxed); }
+  std::int64_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
+  /// How long a refused client should wait: the unloaded latency, at least 1 ms.
+  std::chrono::milliseconds pushback() const;
+
+private:
+  void maybe_update(clock::time_point now);
+
+  const adaptive_limit_settings s_;
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::int64_t> limit_;
+  // The window in progress.
+  std::atomic<std::int64_t> sum_ns_{0};
+  std::atomic<std::int64_t> min_ns_{INT64_MAX};
+  std::atomic<std::int64_t> samples_{0};
+  std::atomic<std::int64_t> peak_{0};
+  std::atomic<bool> refused_{false};
+  std::atomic<clock::rep> window_end_;
+  std::atomic<std::int64_t> floor_ms_{1};
+  std::mutex update_mtx_;
+  gradient_limit limit_math_;
+};
+
+} // namespace troupe::rt::detail

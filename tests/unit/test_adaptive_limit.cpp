@@ -1,0 +1,255 @@
+// The adaptive concurrency limit, driven with synthetic latencies and a
+// clock of the test's own: no sleeps.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <vector>
+
+#include "pipeline/adaptive_limit.hpp"
+
+using namespace std::chrono_literals;
+using troupe::rt::detail::adaptive_limit_settings;
+using troupe::rt::detail::adaptive_limiter;
+using troupe::rt::detail::gradient_limit;
+
+namespace {
+
+adaptive_limit_settings settings() {
+  adaptive_limit_settings s;
+  s.min = 8;
+  s.max = 5000;
+  s.tolerance = 2.0;
+  return s;
+}
+
+/// Out of slow start with `limit`: a 5 ms floor, then a window queueing at
+/// 4x the floor with twice `limit` in flight (cut by half).
+gradient_limit limited_at(double limit) {
+  gradient_limit g{settings()};
+  g.update(5ms, 5ms, 0, false);
+  g.update(20ms, 15ms, 2 * limit, false);
+  REQUIRE_FALSE(g.slow_start());
+  REQUIRE(g.limit() == Approx(limit).epsilon(0.01));
+  return g;
+}
+
+} // namespace
+
+TEST_CASE("until queueing is seen there is no limit, however many calls are in flight",
+          "[adaptive]") {
+  gradient_limit g{settings()};
+  CHECK(g.limit() == 5000);
+  for (int i = 0; i < 50; ++i)
+    g.update(200ms, 190ms, 4000, false); // a pure delay, thousands in flight
+  CHECK(g.slow_start());
+  CHECK(g.limit() == 5000);
+}
+
+TEST_CASE("the first queueing sets the limit from the peak in flight, cut in proportion",
+          "[adaptive]") {
+  gradient_limit g{settings()};
+  g.update(5ms, 5ms, 10, false);
+  // 3x the floor with 300 in flight: to 2/3 of 300 (the floor creeps 0.1%).
+  CHECK(g.update(15ms, 9ms, 300, false) == Approx(200).epsilon(0.01));
+  CHECK_FALSE(g.slow_start());
+}
+
+TEST_CASE("queueing cuts the limit, at most by half, never under the minimum", "[adaptive]") {
+  auto g = limited_at(100);
+  CHECK(g.update(15ms, 10ms, 100, false) == Approx(100 * 2.0 / 3.0).epsilon(0.01));
+  CHECK(g.update(50ms, 40ms, 100, true) == Approx(100 * 2.0 / 3.0 / 2).epsilon(0.01));
+  for (int i = 0; i < 20; ++i)
+    g.update(50ms, 40ms, 1000, true);
+  CHECK(g.limit() == 8);
+}
+
+TEST_CASE("without queueing a limit that is reached grows by its square root", "[adaptive]") {
+  auto g = limited_at(100);
+  auto l = g.limit();
+  CHECK(g.update(5ms, 5ms, l, false) == Approx(l + std::sqrt(l))); // reached
+  l = g.limit();
+  CHECK(g.update(5ms, 5ms, 80, true) == Approx(l + std::sqrt(l))); // a call was refused
+  l = g.limit();
+  CHECK(g.update(5ms, 5ms, 90, false) == l); // neither: no reason to grow
+}
+
+TEST_CASE("a method far from its limit teaches nothing about it", "[adaptive]") {
+  auto g = limited_at(100);
+  CHECK(g.update(500ms, 400ms, 49, false) == Approx(100).epsilon(0.01)); // 100x, under half
+  CHECK(g.update(5ms, 5ms, 10, false) == Approx(100).epsilon(0.01));
+}
+
+TEST_CASE("a rise no client notices is not queueing", "[adaptive]") {
+  gradient_limit g{settings()};
+  g.update(20us, 20us, 2, false);
+  // 10x the floor, but 180 us above it: under a millisecond.
+  g.update(200us, 150us, 2, true);
+  CHECK(g.slow_start());
+}
+
+TEST_CASE("the floor is the lowest latency seen, creeping up far slower than queueing grows",
+          "[adaptive]") {
+  gradient_limit g{settings()};
+  g.update(9ms, 5ms, 0, false);
+  CHECK(g.floor() == 5ms);
+  g.update(9ms, 4ms, 0, false); // lower: taken at once
+  CHECK(g.floor() == 4ms);
+  for (int i = 0; i < 100; ++i) // 5 s of windows with nothing under 40 ms
+    g.update(60ms, 40ms, 0, false);
+  CHECK(g.floor() > 4ms);
+  CHECK(g.floor() < 4.5ms); // +0.1% a window
+}
+
+TEST_CASE("the limiter refuses at the limit and learns once a window closes", "[adaptive]") {
+  auto s = settings();
+  s.min_samples = 5;
+  adaptive_limiter l{s};
+  auto t = std::chrono::steady_clock::now();
+  // Slow start: 40 in flight, answered at 4x the first answers' latency.
+  for (int i = 0; i < 40; ++i)
+    REQUIRE(l.try_acquire(t));
+  for (int i = 0; i < 5; ++i)
+    l.release(5ms, true, t + 5ms);
+  for (int i = 0; i < 20; ++i)
+    l.release(35ms, true, t + 35ms);
+  CHECK(l.limit() == 5000); // the window is still open
+  // The next event after it closes: mean 26 ms over a 5 ms floor (5.2x),
+  // peak 40: the limit starts at 20.
+  REQUIRE(l.try_acquire(t + 60ms));
+  CHECK(l.limit() == 20);
+  CHECK(l.in_flight() == 16);
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(l.try_acquire(t + 61ms));
+  CHECK_FALSE(l.try_acquire(t + 61ms));
+  CHECK(l.pushback() == 5ms);
+}
+
+TEST_CASE("calls the client cancelled are not latency samples", "[adaptive]") {
+  auto s = settings();
+  s.min_samples = 3;
+  adaptive_limiter l{s};
+  auto t = std::chrono::steady_clock::now();
+  for (int i = 0; i < 6; ++i)
+    REQUIRE(l.try_acquire(t));
+  for (int i = 0; i < 3; ++i)
+    l.release(5ms, true, t + 1ms);
+  for (int i = 0; i < 3; ++i)
+    l.release(900ms, false, t + 1ms); // would look like queueing if counted
+  REQUIRE(l.try_acquire(t + 100ms));
+  CHECK(l.limit() == 5000);
+}
+
+namespace {
+
+/// A storage with `servers` connections, each call taking `service` once it
+/// has one, offered `rate` calls per second (evenly spaced) for `duration`:
+/// what the limiter admits, and the latency of what it admits.
+struct simulation {
+  int servers = 8;
+  std::chrono::microseconds service = 5ms;
+  double rate = 0;
+  std::chrono::seconds duration{30};
+  // The simulated clock, carried from one run to the next.
+  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
+
+  struct result {
+    double goodput = 0; // admitted and answered, per second
+    double p99_ms = 0;  // of admitted calls
+    double refused_share = 0;
+  };
+
+  result run(adaptive_limiter& limiter, std::chrono::seconds measure_from = 10s) {
+    using clock = std::chrono::steady_clock;
+    auto t0 = now;
+    auto step = std::chrono::nanoseconds(static_cast<long>(1e9 / rate));
+    std::deque<clock::time_point> queue; // admitted, waiting for a connection: arrival times
+    std::vector<std::pair<clock::time_point, clock::time_point>> busy; // (end, arrival)
+    std::vector<double> latencies;
+    long answered = 0, refused = 0, offered = 0;
+    auto next_arrival = t0;
+    auto end = t0 + duration;
+    // Arrivals stop at `end`; what was admitted is still answered.
+    for (; now < end || !busy.empty() || !queue.empty(); now += 100us) {
+      // Calls whose service is over answer; their connection takes the next.
+      for (auto it = busy.begin(); it != busy.end();) {
+        if (it->first > now) {
+          ++it;
+          continue;
+        }
+        auto rtt = now - it->second;
+        limiter.release(std::chrono::duration_cast<std::chrono::nanoseconds>(rtt), true, now);
+        if (it->second >= t0 + measure_from && it->second < end) {
+          ++answered;
+          latencies.push_back(std::chrono::duration<double, std::milli>(rtt).count());
+        }
+        it = busy.erase(it);
+      }
+      while (static_cast<int>(busy.size()) < servers && !queue.empty()) {
+        busy.emplace_back(now + service, queue.front());
+        queue.pop_front();
+      }
+      for (; next_arrival <= now && now < end; next_arrival += step) {
+        bool measured = now >= t0 + measure_from;
+        offered += measured;
+        if (!limiter.try_acquire(now)) {
+          refused += measured;
+          continue;
+        }
+        queue.push_back(now);
+      }
+    }
+    result r;
+    auto seconds = std::chrono::duration<double>(duration - measure_from).count();
+    r.goodput = answered / seconds;
+    std::sort(latencies.begin(), latencies.end());
+    r.p99_ms = latencies.empty() ? 0 : latencies[latencies.size() * 99 / 100];
+    r.refused_share = offered ? static_cast<double>(refused) / offered : 0;
+    return r;
+  }
+};
+
+} // namespace
+
+TEST_CASE("overloaded 3x, the limit keeps goodput at capacity and latency near unloaded",
+          "[adaptive]") {
+  simulation sim;
+  double capacity = sim.servers / std::chrono::duration<double>(sim.service).count(); // 1600/s
+  adaptive_limit_settings s; // the host's defaults
+  adaptive_limiter unloaded_limiter{s};
+  sim.rate = capacity * 0.5;
+  auto unloaded = sim.run(unloaded_limiter);
+  adaptive_limiter limiter{s};
+  sim.rate = capacity * 3;
+  auto loaded = sim.run(limiter);
+  INFO("capacity " << capacity << "/s; unloaded p99 " << unloaded.p99_ms << " ms; overloaded: "
+                   << loaded.goodput << "/s, p99 " << loaded.p99_ms << " ms, limit "
+                   << limiter.limit() << ", refused " << loaded.refused_share);
+  CHECK(unloaded.refused_share == 0);
+  CHECK(loaded.goodput >= 0.9 * capacity);
+  CHECK(loaded.p99_ms <= 3 * unloaded.p99_ms);
+  // After the overload, at 90% of capacity everything is admitted again.
+  sim.rate = capacity * 0.9;
+  sim.duration = 6s;
+  auto after = sim.run(limiter, 1s);
+  INFO("after: " << after.goodput << "/s, refused " << after.refused_share);
+  CHECK(after.refused_share < 0.01);
+  CHECK(after.goodput >= 0.85 * capacity);
+}
+
+TEST_CASE("a pure delay with thousands in flight is not throttled", "[adaptive]") {
+  // 2000 in flight, 200 ms each: no queue anywhere.
+  simulation sim;
+  sim.servers = 100000; // no capacity limit: the delay is all there is
+  sim.service = 200ms;
+  sim.rate = 10000;
+  sim.duration = 12s;
+  adaptive_limiter limiter{adaptive_limit_settings{}};
+  auto r = sim.run(limiter, 2s);
+  INFO("limit " << limiter.limit() << ", goodput " << r.goodput << ", refused "
+                << r.refused_share);
+  CHECK(r.refused_share == 0);
+  CHECK(r.goodput >= 0.99 * sim.rate);
+}
