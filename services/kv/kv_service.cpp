@@ -27,6 +27,10 @@ public:
     s.add_string("kv.dsn", "", "libpq connection string (kv.backend=postgres)");
     s.add_uint("kv.latency_ms", 0, 0, 600000,
                "simulated latency added to every storage call (a timer, not a thread)");
+    s.add_uint("kv.storage_concurrency", 0, 0, 1'000'000,
+               "with kv.latency_ms: storage calls a shard's simulated storage serves at once, "
+               "the others wait their turn as behind a database's connections (0: unlimited, "
+               "a pure delay)");
     s.add_uint("kv.storage_timeout_ms", 5000, 1, 3'600'000,
                "a blocking storage call not answered by then ends UNAVAILABLE");
     s.add_uint("kv.max_pending", 10000, 1, 10'000'000,
@@ -43,6 +47,7 @@ public:
     s.path = cfg.get_string("kv.path");
     s.dsn = cfg.get_string("kv.dsn");
     s.latency = std::chrono::milliseconds(cfg.get_uint("kv.latency_ms"));
+    s.storage_concurrency = static_cast<std::uint32_t>(cfg.get_uint("kv.storage_concurrency"));
     s.storage_timeout = std::chrono::milliseconds(cfg.get_uint("kv.storage_timeout_ms"));
     s.max_pending = static_cast<std::uint32_t>(cfg.get_uint("kv.max_pending"));
     if (s.backend == "postgres" && s.dsn.empty())

@@ -218,6 +218,11 @@ struct shard_state {
   // the same for all, so they become ready in this order too and one timer,
   // armed for the oldest, serves them all in batches.
   std::deque<std::pair<rt::timer_point, shard_op>> delayed;
+  // kv.storage_concurrency: ops the simulated storage serves at once (0:
+  // unlimited, a pure delay); the others wait their turn here, as behind a
+  // database's connections.
+  std::uint32_t concurrency = 0;
+  std::deque<shard_op> waiting;
   rt::timer_handle timer;
   bool busy = false;
 
@@ -227,6 +232,8 @@ struct shard_state {
       refuse(op, gone);
     for (auto& entry : delayed)
       refuse(entry.second, gone);
+    for (auto& op : waiting)
+      refuse(op, gone);
   }
 
   static const char* name;
@@ -320,17 +327,45 @@ void run_on_pool(shard_actor_ptr self, shard_op op) {
     });
 }
 
+void on_tick(shard_actor_ptr self);
+
+// The simulated database latency costs a place in a queue, not a thread and
+// not a timer per call: one timer, armed for the oldest, serves them all.
+void start_latency(shard_actor_ptr self, shard_op op) {
+  auto& st = self->state;
+  st.delayed.emplace_back(self->clock().now() + st.latency, std::move(op));
+  if (!st.timer.active())
+    st.timer = rt::at(self, st.delayed.front().first, [self] { on_tick(self); });
+}
+
+// A storage "connection" is free: the next waiting op that is still wanted
+// takes it.
+void next_waiting(shard_actor_ptr self) {
+  auto& st = self->state;
+  while (!st.waiting.empty() && st.delayed.size() < st.concurrency) {
+    auto op = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    if (!wanted(op)) {
+      --st.pending;
+      continue;
+    }
+    start_latency(self, std::move(op));
+  }
+}
+
 void on_tick(shard_actor_ptr self) {
   auto& st = self->state;
-  // Ops due within a millisecond go in this batch too: one wake-up per
-  // batch instead of one per call.
-  auto horizon = self->clock().now() + std::chrono::milliseconds(1);
+  // Without a concurrency limit, ops due within a millisecond go in this
+  // batch too: one wake-up per batch instead of one per call.
+  auto horizon =
+    self->clock().now() + (st.concurrency == 0 ? std::chrono::milliseconds(1) : rt::timer_duration{});
   while (!st.delayed.empty() && st.delayed.front().first <= horizon) {
     st.queue.push_back(std::move(st.delayed.front().second));
     st.delayed.pop_front();
   }
   pump(self);
-  if (!st.delayed.empty())
+  next_waiting(self);
+  if (!st.delayed.empty() && !st.timer.active())
     st.timer = rt::at(self, st.delayed.front().first, [self] { on_tick(self); });
 }
 
@@ -346,11 +381,11 @@ void admit(shard_actor_ptr self, shard_op op) {
     pump(self);
     return;
   }
-  // The simulated database latency costs a place in this queue, not a
-  // thread and not a timer per call.
-  st.delayed.emplace_back(self->clock().now() + st.latency, std::move(op));
-  if (!st.timer.active())
-    st.timer = rt::after(self, st.latency, [self] { on_tick(self); });
+  if (st.concurrency > 0 && st.delayed.size() >= st.concurrency) {
+    st.waiting.push_back(std::move(op));
+    return;
+  }
+  start_latency(self, std::move(op));
 }
 
 caf::behavior shard_actor(shard_actor_ptr self, std::uint32_t index,
@@ -361,6 +396,7 @@ caf::behavior shard_actor(shard_actor_ptr self, std::uint32_t index,
   st.slot = std::move(slot);
   st.pool = pool;
   st.latency = settings.latency;
+  st.concurrency = settings.storage_concurrency;
   st.storage_timeout = settings.storage_timeout;
   st.max_pending = settings.max_pending;
   return {

@@ -24,6 +24,7 @@ struct kv_settings {
   std::string path = "./data/kv.db";
   std::string dsn;
   std::chrono::milliseconds latency{0};
+  std::uint32_t storage_concurrency = 0; // with latency: calls served at once (0: unlimited)
   std::chrono::milliseconds storage_timeout{5000};
   std::uint32_t max_pending = 10000;
 };

@@ -106,32 +106,60 @@ TEST_CASE("the floor is the lowest latency seen, creeping up far slower than que
 TEST_CASE("the limiter refuses at the limit and learns once a window closes", "[adaptive]") {
   auto s = settings();
   s.min_samples = 5;
-  adaptive_limiter l{s};
   auto t = std::chrono::steady_clock::now();
-  // Slow start: 40 in flight, answered at 4x the first answers' latency.
+  adaptive_limiter l{s, t};
+  // Slow start (10 ms windows): 40 in flight, answered at up to 7x the
+  // first answers' latency.
   for (int i = 0; i < 40; ++i)
     REQUIRE(l.try_acquire(t));
   for (int i = 0; i < 5; ++i)
     l.release(5ms, true, t + 5ms);
   for (int i = 0; i < 20; ++i)
-    l.release(35ms, true, t + 35ms);
+    l.release(35ms, true, t + 6ms);
   CHECK(l.limit() == 5000); // the window is still open
-  // The next event after it closes: mean 26 ms over a 5 ms floor (5.2x),
-  // peak 40: the limit starts at 20.
-  REQUIRE(l.try_acquire(t + 60ms));
+  // The next event after it closes: mean 29 ms over a 5 ms floor (5.8x),
+  // peak 40: the limit starts at 20 (25 calls in 10 ms would keep 25 busy).
+  REQUIRE(l.try_acquire(t + 10ms));
   CHECK(l.limit() == 20);
   CHECK(l.in_flight() == 16);
   for (int i = 0; i < 4; ++i)
-    REQUIRE(l.try_acquire(t + 61ms));
-  CHECK_FALSE(l.try_acquire(t + 61ms));
+    REQUIRE(l.try_acquire(t + 11ms));
+  CHECK_FALSE(l.try_acquire(t + 11ms));
   CHECK(l.pushback() == 5ms);
+}
+
+TEST_CASE("a queue filled before the first cut is cut to what the method completes",
+          "[adaptive]") {
+  auto s = settings();
+  auto t = std::chrono::steady_clock::now();
+  adaptive_limiter l{s, t};
+  for (int i = 0; i < 1000; ++i) // a burst: far more than the backend serves
+    REQUIRE(l.try_acquire(t));
+  for (int i = 0; i < 10; ++i)
+    l.release(5ms, true, t + 5ms);
+  for (int i = 0; i < 10; ++i)
+    l.release(40ms, true, t + 9ms);
+  // 20 calls in 10 ms at a 5 ms floor keep 10 busy, 20 with a tolerance of
+  // 2, where half the peak would still admit 490.
+  REQUIRE(l.try_acquire(t + 10ms)); // admitted under the old limit; closes the window
+  CHECK(l.limit() == 20);
+  CHECK_FALSE(l.try_acquire(t + 10ms));
+}
+
+TEST_CASE("queueing cuts no further than Little's law says keeps the method busy",
+          "[adaptive]") {
+  auto g = limited_at(100);
+  // 1,000 calls a second at a 5 ms floor keep 5 busy; 10 with a tolerance
+  // of 2.
+  CHECK(g.update(15ms, 10ms, 100, false, 1000) == Approx(10).epsilon(0.01));
+  CHECK(g.update(15ms, 10ms, 100, false, 100) == 8); // never under the minimum
 }
 
 TEST_CASE("calls the client cancelled are not latency samples", "[adaptive]") {
   auto s = settings();
   s.min_samples = 3;
-  adaptive_limiter l{s};
   auto t = std::chrono::steady_clock::now();
+  adaptive_limiter l{s, t};
   for (int i = 0; i < 6; ++i)
     REQUIRE(l.try_acquire(t));
   for (int i = 0; i < 3; ++i)
@@ -218,12 +246,14 @@ TEST_CASE("overloaded 3x, the limit keeps goodput at capacity and latency near u
   simulation sim;
   double capacity = sim.servers / std::chrono::duration<double>(sim.service).count(); // 1600/s
   adaptive_limit_settings s; // the host's defaults
-  adaptive_limiter unloaded_limiter{s};
+  adaptive_limiter unloaded_limiter{s, sim.now};
   sim.rate = capacity * 0.5;
   auto unloaded = sim.run(unloaded_limiter);
-  adaptive_limiter limiter{s};
+  adaptive_limiter limiter{s, sim.now};
   sim.rate = capacity * 3;
-  auto loaded = sim.run(limiter);
+  // Measured from the first call: the overload starts at once, and what is
+  // admitted before the limit first bites counts too.
+  auto loaded = sim.run(limiter, 0s);
   INFO("capacity " << capacity << "/s; unloaded p99 " << unloaded.p99_ms << " ms; overloaded: "
                    << loaded.goodput << "/s, p99 " << loaded.p99_ms << " ms, limit "
                    << limiter.limit() << ", refused " << loaded.refused_share);
@@ -246,7 +276,7 @@ TEST_CASE("a pure delay with thousands in flight is not throttled", "[adaptive]"
   sim.service = 200ms;
   sim.rate = 10000;
   sim.duration = 12s;
-  adaptive_limiter limiter{adaptive_limit_settings{}};
+  adaptive_limiter limiter{adaptive_limit_settings{}, sim.now};
   auto r = sim.run(limiter, 2s);
   INFO("limit " << limiter.limit() << ", goodput " << r.goodput << ", refused "
                 << r.refused_share);

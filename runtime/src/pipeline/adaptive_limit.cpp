@@ -35,7 +35,7 @@ adaptive_limit_settings adaptive_limit_from(const config& cfg) {
 gradient_limit::gradient_limit(const adaptive_limit_settings& s) : s_(s), limit_(s.max) {}
 
 double gradient_limit::update(std::chrono::nanoseconds mean_rtt, std::chrono::nanoseconds min_rtt,
-                              double peak_in_flight, bool refused) {
+                              double peak_in_flight, bool refused, double completed_per_s) {
   auto lowest = static_cast<double>(min_rtt.count());
   floor_ns_ = floor_ns_ == 0 ? lowest : std::min(floor_ns_ * (1 + s_.floor_creep), lowest);
   auto mean = static_cast<double>(mean_rtt.count());
@@ -43,10 +43,11 @@ double gradient_limit::update(std::chrono::nanoseconds mean_rtt, std::chrono::na
   auto unnoticed = static_cast<double>(s_.unnoticed.count());
   bool queueing = ratio > s_.tolerance && mean - floor_ns_ > unnoticed;
   auto cut = std::max(0.5, s_.tolerance / ratio);
+  auto busy_without_queue = completed_per_s * floor_ns_ * 1e-9 * s_.tolerance;
   if (slow_start_) {
     if (queueing) {
       slow_start_ = false;
-      limit_ = std::clamp(peak_in_flight * cut, s_.min, s_.max);
+      limit_ = std::clamp(std::min(peak_in_flight * cut, busy_without_queue), s_.min, s_.max);
     }
     return limit_;
   }
@@ -57,16 +58,17 @@ double gradient_limit::update(std::chrono::nanoseconds mean_rtt, std::chrono::na
       limit_ = std::min(s_.max, limit_ + std::sqrt(limit_));
     return limit_;
   }
-  limit_ = std::max(s_.min, limit_ * cut);
+  limit_ = std::max(s_.min, std::min(limit_ * cut, busy_without_queue));
   return limit_;
 }
 
 // -- adaptive_limiter -----------------------------------------------------------
 
-adaptive_limiter::adaptive_limiter(const adaptive_limit_settings& s)
+adaptive_limiter::adaptive_limiter(const adaptive_limit_settings& s, clock::time_point now)
   : s_(s),
     limit_(static_cast<std::int64_t>(s.max)),
-    window_end_((clock::now() + s.window).time_since_epoch().count()),
+    window_start_(now.time_since_epoch().count()),
+    window_end_((now + s.window / 5).time_since_epoch().count()),
     limit_math_(s) {}
 
 bool adaptive_limiter::try_acquire(clock::time_point now) {
@@ -110,18 +112,27 @@ void adaptive_limiter::maybe_update(clock::time_point now) {
   // with no completion at all mean every admitted call is slow: latency
   // will speak once they end.
   auto n = samples_.load(std::memory_order_relaxed);
-  if (n == 0
-      || (n < static_cast<std::int64_t>(s_.min_samples) && !refused_.load(std::memory_order_relaxed)))
+  if (n == 0) {
+    // Nothing completed (quiet, or every call slow): the rate of completions
+    // is counted from when they start again.
+    window_start_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    return;
+  }
+  if (n < static_cast<std::int64_t>(s_.min_samples) && !refused_.load(std::memory_order_relaxed))
     return;
   auto sum = sum_ns_.exchange(0, std::memory_order_relaxed);
   auto low = min_ns_.exchange(INT64_MAX, std::memory_order_relaxed);
   n = samples_.exchange(0, std::memory_order_relaxed);
   auto peak = peak_.exchange(in_flight_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   bool refused = refused_.exchange(false, std::memory_order_relaxed);
-  window_end_.store((now + s_.window).time_since_epoch().count(), std::memory_order_relaxed);
+  auto started = clock::time_point(clock::duration(window_start_.load(std::memory_order_relaxed)));
+  auto elapsed = std::chrono::duration<double>(now - started).count();
   auto mean = std::chrono::nanoseconds(sum / n);
-  auto limit =
-    limit_math_.update(mean, std::chrono::nanoseconds(low), static_cast<double>(peak), refused);
+  auto limit = limit_math_.update(mean, std::chrono::nanoseconds(low), static_cast<double>(peak),
+                                  refused, static_cast<double>(n) / std::max(elapsed, 1e-6));
+  auto next_window = limit_math_.slow_start() ? s_.window / 5 : s_.window;
+  window_start_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  window_end_.store((now + next_window).time_since_epoch().count(), std::memory_order_relaxed);
   limit_.store(static_cast<std::int64_t>(limit), std::memory_order_relaxed);
   floor_ms_.store(std::max<std::int64_t>(
                     1, std::chrono::duration_cast<std::chrono::milliseconds>(limit_math_.floor())

@@ -18,18 +18,25 @@
 // - queueing is a mean latency over tolerance x floor and more than a
 //   millisecond above it (less, no client notices);
 // - until queueing is first seen there is no limit (slow start: a pure
-//   delay with thousands in flight is never throttled); then the limit
-//   starts from the peak in flight, cut as below;
+//   delay with thousands in flight is never throttled; its windows are a
+//   fifth as long, so that a sudden overload is caught within
+//   milliseconds); then the limit starts from the peak in flight, cut as
+//   below;
 // - a window whose peak in flight stayed under half the limit says nothing
 //   about the limit (the method is not the bottleneck): no change;
 // - no queueing: a limit that was reached grows by sqrt(limit);
 // - queueing: the limit is cut in proportion, to tolerance/ratio of itself
-//   (at most by half), never under the minimum.
+//   (at most by half), and to no more than the calls the method completed
+//   per second times tolerance x floor (Little's law: what keeps it busy
+//   without a queue), never under the minimum. The second bound matters when
+//   the peak in flight is far above that: an overload that filled a queue
+//   before the first cut is drained at once, not over several windows.
 // The arithmetic takes its clock and samples from the caller, for tests.
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <string>
 
@@ -60,10 +67,12 @@ public:
   explicit gradient_limit(const adaptive_limit_settings& s);
 
   /// One window: its mean and lowest latency, the most calls in flight at
-  /// once during it, and whether any call was refused for the limit.
+  /// once during it, whether any call was refused for the limit, and the
+  /// calls completed per second in it (infinity: unknown, no bound).
   /// Returns the limit.
   double update(std::chrono::nanoseconds mean_rtt, std::chrono::nanoseconds min_rtt,
-                double peak_in_flight, bool refused);
+                double peak_in_flight, bool refused,
+                double completed_per_s = std::numeric_limits<double>::infinity());
 
   double limit() const noexcept { return limit_; }
   std::chrono::nanoseconds floor() const noexcept {
@@ -83,7 +92,7 @@ class adaptive_limiter {
 public:
   using clock = std::chrono::steady_clock;
 
-  explicit adaptive_limiter(const adaptive_limit_settings& s);
+  explicit adaptive_limiter(const adaptive_limit_settings& s, clock::time_point now = clock::now());
 
   /// Takes a slot, or false when the limit is reached (the call is refused).
   bool try_acquire(clock::time_point now = clock::now());
@@ -108,6 +117,7 @@ private:
   std::atomic<std::int64_t> samples_{0};
   std::atomic<std::int64_t> peak_{0};
   std::atomic<bool> refused_{false};
+  std::atomic<clock::rep> window_start_;
   std::atomic<clock::rep> window_end_;
   std::atomic<std::int64_t> floor_ms_{1};
   std::mutex update_mtx_;
