@@ -218,50 +218,6 @@ TEST_CASE("a throwing body fails its task with internal", "[task]") {
   CHECK(r->error().message.find("boom") != std::string::npos);
 }
 
-TEST_CASE("join_all waits for every task and keeps input order", "[task]") {
-  std::promise<std::vector<task_result<int>>> got;
-  auto got_f = got.get_future();
-  {
-    test_system ts;
-    std::vector<task<int>> tasks{sleepy(*ts.sys, 60ms, 0), failing(*ts.sys, 5ms, "bad"),
-                                 sleepy(*ts.sys, 10ms, 2), sleepy(*ts.sys, 30ms, 3)};
-    ts.sys->spawn([&, tasks](caf::event_based_actor* self) {
-      join_all(self, tasks, [&, self](std::vector<task_result<int>> rs) {
-        got.set_value(std::move(rs));
-        self->quit();
-      });
-    });
-    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
-  }
-  auto rs = got_f.get();
-  REQUIRE(rs.size() == 4);
-  REQUIRE(rs[0].ok());
-  CHECK(rs[0].value() == 0);
-  REQUIRE_FALSE(rs[1].ok());
-  CHECK(rs[1].error().code == task_errc::failed);
-  CHECK(rs[1].error().message == "bad");
-  REQUIRE(rs[2].ok());
-  CHECK(rs[2].value() == 2);
-  REQUIRE(rs[3].ok());
-  CHECK(rs[3].value() == 3);
-}
-
-TEST_CASE("join_all of nothing completes at once", "[task]") {
-  std::promise<std::size_t> got;
-  auto got_f = got.get_future();
-  {
-    test_system ts;
-    ts.sys->spawn([&](caf::event_based_actor* self) {
-      join_all(self, std::vector<task<int>>{}, [&, self](std::vector<task_result<int>> rs) {
-        got.set_value(rs.size());
-        self->quit();
-      });
-    });
-    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
-  }
-  CHECK(got_f.get() == 0);
-}
-
 TEST_CASE("try_join returns the first error and cancels the slow siblings", "[task]") {
   std::atomic<bool> slow_a{false};
   std::atomic<bool> slow_c{false};
@@ -327,6 +283,28 @@ TEST_CASE("try_join yields the values in input order when all succeed", "[task]"
     REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
   }
   CHECK(got_f.get() == std::vector<int>{10, 20, 30});
+}
+
+TEST_CASE("try_join of nothing succeeds at once with no values", "[task]") {
+  std::promise<std::optional<std::size_t>> got;
+  auto got_f = got.get_future();
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      try_join(
+        self, std::vector<task<int>>{},
+        [&, self](std::vector<int> vs) {
+          got.set_value(vs.size());
+          self->quit();
+        },
+        [&, self](const task_error&) {
+          got.set_value(std::nullopt);
+          self->quit();
+        });
+    });
+    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
+  }
+  CHECK(got_f.get() == std::optional<std::size_t>{0});
 }
 
 TEST_CASE("a task body may keep its own behavior until it completes", "[task]") {
