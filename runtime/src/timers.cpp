@@ -31,32 +31,11 @@ void on_timer(const std::shared_ptr<timer_state>& st) {
   st->armed = false;
   if (st->cancelled)
     return;
-  if (st->period == timer_duration::zero()) {
-    st->finished = true;
-    st->firing = true;
-    st->fire();
-    st->firing = false;
-    st->release();
-    return;
-  }
+  st->finished = true;
   st->firing = true;
   st->fire();
   st->firing = false;
-  if (st->cancelled) {
-    st->release();
-    return;
-  }
-  if (is_quitting(st->self)) {
-    st->release();
-    return;
-  }
-  st->due += st->period;
-  auto now = st->self->clock().now();
-  if (st->due <= now) {
-    auto missed = (now - st->due) / st->period + 1;
-    st->due += missed * st->period;
-  }
-  arm_timer(st);
+  st->release();
 }
 
 } // namespace

@@ -32,14 +32,14 @@ std::chrono::milliseconds since(clock_type::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0);
 }
 
-// A task that sleeps (without a thread) and then returns `value`, flagging
+// A task that waits (on a timer, not a thread) and then returns `value`, flagging
 // `side_effect` right before completing.
 task<int> sleepy(caf::actor_system& sys, std::chrono::milliseconds d, int value,
                  std::atomic<bool>* side_effect = nullptr, cancel_token token = {}) {
   return spawn_task<int>(
     sys,
     [d, value, side_effect](caf::event_based_actor* self, task_promise<int> p) {
-      sleep_for(self, d, [p, value, side_effect] {
+      after(self, d, [p, value, side_effect] {
         if (side_effect)
           *side_effect = true;
         p.set_value(value);
@@ -50,7 +50,7 @@ task<int> sleepy(caf::actor_system& sys, std::chrono::milliseconds d, int value,
 
 task<int> failing(caf::actor_system& sys, std::chrono::milliseconds d, std::string what) {
   return spawn_task<int>(sys, [d, what](caf::event_based_actor* self, task_promise<int> p) {
-    sleep_for(self, d, [p, what] { p.set_error(task_errc::failed, what); });
+    after(self, d, [p, what] { p.set_error(task_errc::failed, what); });
   });
 }
 
@@ -114,7 +114,7 @@ TEST_CASE("a cancelled task's later side effects never happen", "[task]") {
     test_system ts;
     auto t = spawn_task<int>(*ts.sys, [&](caf::event_based_actor* self, task_promise<int> p) {
       body_token.set_value(p.token());
-      sleep_for(self, 80ms, [&, p] {
+      after(self, 80ms, [&, p] {
         side_effect = true;
         p.set_value(1);
       });

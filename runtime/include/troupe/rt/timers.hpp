@@ -1,6 +1,7 @@
 #pragma once
 
-// Timers, non-blocking sleep and thread-safe re-entry into an actor.
+// One-shot timers (an actor's non-blocking sleep) and thread-safe re-entry
+// into an actor.
 //
 // CAF 0.17 has neither disposable timers nor "run this in the actor" actions.
 // What it does have, and what every scheduled_actor handles no matter which
@@ -23,7 +24,6 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -42,9 +42,8 @@
 
 namespace troupe::rt {
 
-using timer_clock = caf::actor_clock::clock_type; // std::chrono::steady_clock
 using timer_duration = caf::actor_clock::duration_type;
-using timer_point = caf::actor_clock::time_point;
+using timer_point = caf::actor_clock::time_point; // on std::chrono::steady_clock
 
 /// Payload of a posted actor_callback.
 using wake_atom = caf::atom_constant<caf::atom("trp_wake")>;
@@ -82,11 +81,10 @@ public:
   caf::scheduled_actor* self = nullptr;
   caf::message_id rid;
   timer_point due;
-  timer_duration period = timer_duration::zero(); // zero: one-shot
   bool armed = false;     // a handler and a clock entry exist
   bool cancelled = false;
   bool firing = false;    // fn is on the stack right now
-  bool finished = false;  // a one-shot timer has fired
+  bool finished = false;  // it has fired
 };
 
 template <class F>
@@ -112,7 +110,7 @@ void arm_timer(const std::shared_ptr<timer_state>& st);
 
 } // namespace detail
 
-/// Handle of a timer started with after(), every() or sleep_for(). Copies
+/// Handle of a timer started with after() or at(). Copies
 /// refer to the same timer. Dropping every handle does not stop the timer.
 class timer_handle {
 public:
@@ -141,53 +139,31 @@ private:
 
 struct timer_access {
   template <class F>
-  static timer_handle start(caf::scheduled_actor* self, timer_point due,
-                            timer_duration period, F&& fn) {
+  static timer_handle start(caf::scheduled_actor* self, timer_point due, F&& fn) {
     if (detail::is_quitting(self))
       return {};
     auto st = std::make_shared<detail::timer_impl<std::decay_t<F>>>(std::forward<F>(fn));
     st->self = self;
     st->due = due;
-    st->period = period;
     detail::arm_timer(st);
     return timer_handle{std::move(st)};
   }
 };
 
-/// Runs `fn()` once in `self`'s context after `delay`.
+/// Runs `fn()` once in `self`'s context after `delay`; meanwhile the actor
+/// keeps handling its other messages. Costs one clock entry and one response
+/// handler, no thread. Cancel the returned handle to abandon `fn`.
 template <class Rep, class Period, class F>
 timer_handle after(caf::scheduled_actor* self, std::chrono::duration<Rep, Period> delay,
                    F&& fn) {
   auto due = self->clock().now() + detail::to_timer_duration(delay);
-  return timer_access::start(self, due, timer_duration::zero(), std::forward<F>(fn));
+  return timer_access::start(self, due, std::forward<F>(fn));
 }
 
 /// Runs `fn()` once in `self`'s context at `due` (immediately if past).
 template <class F>
 timer_handle at(caf::scheduled_actor* self, timer_point due, F&& fn) {
-  return timer_access::start(self, due, timer_duration::zero(), std::forward<F>(fn));
-}
-
-/// Runs `fn()` in `self`'s context every `period`, first after one period,
-/// until cancelled or the actor quits. Ticks keep to the original grid; when
-/// the actor falls behind, missed ticks are skipped rather than bunched up.
-template <class Rep, class Period, class F>
-timer_handle every(caf::scheduled_actor* self, std::chrono::duration<Rep, Period> period,
-                   F&& fn) {
-  auto p = detail::to_timer_duration(period);
-  if (p <= timer_duration::zero())
-    throw std::invalid_argument("troupe::rt::every: period must be positive");
-  return timer_access::start(self, self->clock().now() + p, p, std::forward<F>(fn));
-}
-
-/// Non-blocking sleep: `continuation()` runs in `self`'s context after
-/// `delay`; meanwhile the actor keeps handling its other messages. Costs one
-/// clock entry and one response handler, no thread. Cancel the returned
-/// handle to abandon the continuation.
-template <class Rep, class Period, class F>
-timer_handle sleep_for(caf::scheduled_actor* self, std::chrono::duration<Rep, Period> delay,
-                       F&& continuation) {
-  return after(self, delay, std::forward<F>(continuation));
+  return timer_access::start(self, due, std::forward<F>(fn));
 }
 
 /// A one-shot way back into an actor's context from any thread: created in
