@@ -1,10 +1,8 @@
 #include "troupe/rt/timers.hpp"
 
 #include <caf/abstract_actor.hpp>
-#include <caf/actor_cast.hpp>
 #include <caf/actor_control_block.hpp>
-#include <caf/actor_system.hpp>
-#include <caf/mailbox_element.hpp>
+#include <caf/message.hpp>
 #include <caf/message_priority.hpp>
 
 namespace troupe::rt {
@@ -98,15 +96,6 @@ void actor_callback::dispose() noexcept {
     self_ = nullptr;
   }
   owner_.reset();
-}
-
-void schedule_at(const caf::actor& target, timer_point due, caf::message msg) {
-  if (!target)
-    return;
-  auto& clock = target->home_system().clock();
-  clock.schedule_message(due, caf::actor_cast<caf::strong_actor_ptr>(target),
-                         caf::make_mailbox_element(nullptr, caf::make_message_id(), {},
-                                                   std::move(msg)));
 }
 
 } // namespace troupe::rt

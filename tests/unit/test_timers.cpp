@@ -194,26 +194,3 @@ TEST_CASE("actor_callback runs in the actor when posted from another thread", "[
   }
   CHECK(runs.load() == 1);
 }
-
-TEST_CASE("schedule_on delivers a message later from a non-actor thread", "[timers]") {
-  std::promise<int> got;
-  auto got_f = got.get_future();
-  auto t0 = clock_type::now();
-  std::chrono::milliseconds arrived_after{0};
-  {
-    test_system ts;
-    auto a = ts.sys->spawn([&](caf::event_based_actor* self) -> caf::behavior {
-      return {
-        [&, self](int x) {
-          arrived_after = since(t0);
-          got.set_value(x);
-          self->quit();
-        },
-      };
-    });
-    schedule_on(a, 50ms, caf::make_message(42));
-    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
-  }
-  CHECK(got_f.get() == 42);
-  CHECK(arrived_after >= 50ms);
-}

@@ -17,8 +17,8 @@
 //
 // Threading: functions taking `self` must run in that actor's context (inside
 // one of its handlers or make_behavior), like every other `self->` call.
-// timer_handle::cancel() also belongs to the owner. actor_callback::post() and
-// schedule_on() are safe from any thread.
+// timer_handle::cancel() also belongs to the owner. actor_callback::post() is
+// safe from any thread.
 
 #include <atomic>
 #include <chrono>
@@ -27,14 +27,11 @@
 #include <type_traits>
 #include <utility>
 
-#include <caf/actor.hpp>
-#include <caf/actor_addr.hpp>
 #include <caf/actor_clock.hpp>
 #include <caf/actor_control_block.hpp>
 #include <caf/atom.hpp>
 #include <caf/behavior.hpp>
 #include <caf/error.hpp>
-#include <caf/message.hpp>
 #include <caf/message_id.hpp>
 #include <caf/scheduled_actor.hpp>
 
@@ -268,20 +265,6 @@ template <class F>
     cb.post();
   });
   return w;
-}
-
-/// Thread-safe delayed send for code that is not an actor (gRPC threads,
-/// the blocking pool, tests): `msg` arrives at `target` after `delay`, as an
-/// anonymous ordinary message handled by its behavior. Cannot be withdrawn.
-void schedule_at(const caf::actor& target, timer_point due, caf::message msg);
-
-template <class Rep, class Period>
-void schedule_on(const caf::actor& target, std::chrono::duration<Rep, Period> delay,
-                 caf::message msg) {
-  if (!target)
-    return;
-  auto due = target->home_system().clock().now() + detail::to_timer_duration(delay);
-  schedule_at(target, due, std::move(msg));
 }
 
 } // namespace troupe::rt
