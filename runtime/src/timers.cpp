@@ -90,12 +90,4 @@ bool actor_callback::post() const {
   return true;
 }
 
-void actor_callback::dispose() noexcept {
-  if (self_ != nullptr) {
-    detail::drop_hook(self_, rid_);
-    self_ = nullptr;
-  }
-  owner_.reset();
-}
-
 } // namespace troupe::rt

@@ -359,28 +359,3 @@ TEST_CASE("status_of: the status a task failed with, or what its failure means f
   CHECK(internal.code == status_code::internal);
   CHECK(internal.message == "broke");
 }
-
-TEST_CASE("on_cancel: the actor hears of a cancellation in its own context, once", "[task]") {
-  std::promise<std::pair<cancel_reason, bool>> heard;
-  auto heard_f = heard.get_future();
-  cancel_source source;
-  {
-    test_system ts;
-    ts.sys->spawn([&](caf::event_based_actor* self) -> caf::behavior {
-      auto watch = std::make_shared<cancel_watch>();
-      *watch = on_cancel(self, source.token(), [&, self, watch](cancel_reason r) {
-        // Runs as one of this actor's handlers: its state is safe to touch.
-        heard.set_value({r, caf::actor_cast<caf::actor>(self) != nullptr});
-        watch->reset();
-        self->quit();
-      });
-      return {[](int) {}}; // alive until the cancellation
-    });
-    std::this_thread::sleep_for(20ms);
-    source.cancel(cancel_reason::client_cancelled);
-    REQUIRE(heard_f.wait_for(10s) == std::future_status::ready);
-  }
-  auto [reason, in_actor] = heard_f.get();
-  CHECK(reason == cancel_reason::client_cancelled);
-  CHECK(in_actor);
-}

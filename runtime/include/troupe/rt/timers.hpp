@@ -20,7 +20,6 @@
 // timer_handle::cancel() also belongs to the owner. actor_callback::post() is
 // safe from any thread.
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -34,8 +33,6 @@
 #include <caf/error.hpp>
 #include <caf/message_id.hpp>
 #include <caf/scheduled_actor.hpp>
-
-#include "troupe/rt/cancellation.hpp"
 
 namespace troupe::rt {
 
@@ -172,26 +169,9 @@ timer_handle at(caf::scheduled_actor* self, timer_point due, F&& fn) {
 class actor_callback {
 public:
   actor_callback() noexcept = default;
-  actor_callback(const actor_callback&) = default;
-  actor_callback& operator=(const actor_callback&) = default;
-  /// A moved-from callback is empty: disposing of it withdraws nothing.
-  actor_callback(actor_callback&& other) noexcept
-    : self_(std::exchange(other.self_, nullptr)),
-      owner_(std::move(other.owner_)),
-      rid_(other.rid_) {}
-  actor_callback& operator=(actor_callback&& other) noexcept {
-    self_ = std::exchange(other.self_, nullptr);
-    owner_ = std::move(other.owner_);
-    rid_ = other.rid_;
-    return *this;
-  }
 
-  /// Thread-safe. Returns false for an invalid or disposed callback.
+  /// Thread-safe. Returns false for an invalid callback.
   bool post() const;
-
-  /// Owner context only: forget the function without running it. Other
-  /// copies become inert as well (their posts find no handler).
-  void dispose() noexcept;
 
   bool valid() const noexcept {
     return static_cast<bool>(owner_);
@@ -201,7 +181,6 @@ private:
   template <class F>
   friend actor_callback make_actor_callback(caf::scheduled_actor* self, F&& fn);
 
-  caf::scheduled_actor* self_ = nullptr; // dereferenced only by dispose()
   caf::strong_actor_ptr owner_;
   caf::message_id rid_;
 };
@@ -215,56 +194,8 @@ actor_callback make_actor_callback(caf::scheduled_actor* self, F&& fn) {
     return cb;
   cb.rid_ = detail::add_hook(
     self, caf::behavior{[f = std::forward<F>(fn)](wake_atom) mutable { f(); }});
-  cb.self_ = self;
   cb.owner_ = caf::strong_actor_ptr{self->ctrl()};
   return cb;
-}
-
-/// What on_cancel() returns: while it lives, `fn` runs in the actor when the
-/// token is cancelled. Destroy or reset() it in the actor's context (in a
-/// handler, or with the actor's state); that withdraws `fn`.
-class cancel_watch {
-public:
-  cancel_watch() noexcept = default;
-  cancel_watch(cancel_watch&&) noexcept = default;
-  cancel_watch& operator=(cancel_watch&& other) noexcept {
-    if (this != &other) {
-      reset();
-      registration_ = std::move(other.registration_);
-      callback_ = std::move(other.callback_);
-    }
-    return *this;
-  }
-  ~cancel_watch() { reset(); }
-
-  void reset() noexcept {
-    registration_.reset();
-    callback_.dispose();
-  }
-
-private:
-  template <class F>
-  friend cancel_watch on_cancel(caf::scheduled_actor* self, const cancel_token& token, F&& fn);
-  cancel_registration registration_;
-  actor_callback callback_;
-};
-
-/// Runs `fn(reason)` in `self`'s context, through its mailbox, once `token`
-/// is cancelled (soon, if it is already): how an actor learns that the call
-/// or task it works for has gone, and stops its timers. Call in `self`'s
-/// context.
-template <class F>
-[[nodiscard]] cancel_watch on_cancel(caf::scheduled_actor* self, const cancel_token& token,
-                                     F&& fn) {
-  cancel_watch w;
-  auto why = std::make_shared<std::atomic<cancel_reason>>(cancel_reason::none);
-  w.callback_ = make_actor_callback(
-    self, [why, f = std::forward<F>(fn)]() mutable { f(why->load(std::memory_order_acquire)); });
-  w.registration_ = token.on_cancel([why, cb = w.callback_](cancel_reason r) {
-    why->store(r, std::memory_order_release);
-    cb.post();
-  });
-  return w;
 }
 
 } // namespace troupe::rt
