@@ -38,7 +38,7 @@ void channel_send_receive(benchmark::State& state) {
   troupe::rt::bounded_channel<int> ch{1024};
   for (auto _ : state) {
     for (int i = 0; i < 64; ++i)
-      ch.try_send(i);
+      ch.try_send(int{i});
     ch.drain(64, [](int v) { benchmark::DoNotOptimize(v); });
   }
   state.SetItemsProcessed(state.iterations() * 64);

@@ -1,5 +1,5 @@
 // An aggregator calling several actors: a Quote asks every supplier at
-// once, one task per supplier, and joins the tasks in its own context.
+// once, one spawned task per supplier, and joins the tasks in its own context.
 #include <caf/all.hpp>
 
 #include "aggregator/v1/aggregator.grpc.pb.h"
@@ -11,6 +11,7 @@
 namespace rt = troupe::rt;
 namespace v1 = aggregator::v1;
 using aggregator::quote_ask;
+using aggregator::quote_reply;
 using quote_call = rt::unary<v1::QuoteRequest, v1::QuoteReply>;
 using suppliers_call = rt::unary<v1::SuppliersRequest, v1::SuppliersReply>;
 
@@ -29,17 +30,38 @@ std::vector<aggregator::supplier_spec> catalogue(std::chrono::milliseconds unit)
   };
 }
 
+// One sub-request: a task, an actor of its own, that asks one supplier and
+// completes its promise with the answer. It ends with `call`: when the client
+// goes away the task is cancelled, and through its token the supplier's work.
+rt::task<std::uint32_t> ask(caf::actor_system& system, const supplier& s, std::string item,
+                            rt::cancel_token call) {
+  return rt::spawn_task<std::uint32_t>(
+    system,
+    [s, item](caf::event_based_actor* self, rt::task_promise<std::uint32_t> promise) {
+      self->request(s.actor, caf::infinite, quote_ask{item, promise.token()})
+        .then(
+          [=](const quote_reply& r) {
+            if (r.cents) {
+              promise.set_value(*r.cents);
+              return;
+            }
+            auto why = s.name + " does not carry " + item;
+            promise.set_error({rt::task_errc::failed, why,
+                               rt::call_status::of(rt::status_code::not_found, why)});
+          },
+          [=](caf::error& err) {
+            promise.set_error(rt::task_errc::internal, self->system().render(err));
+          });
+    },
+    std::move(call));
+}
+
 caf::behavior aggregator_actor(caf::event_based_actor* self, std::vector<supplier> suppliers) {
   return {
     [=](quote_call& call) {
       std::vector<rt::task<std::uint32_t>> quotes;
-      for (const auto& s : suppliers) {
-        // Tied to the call: when the client goes away, every quote is
-        // cancelled, and through its promise's token the supplier's work.
-        auto [quote, promise] = rt::make_task<std::uint32_t>(call->token());
-        quotes.push_back(std::move(quote));
-        self->send(s.actor, quote_ask{call->request().item(), std::move(promise)});
-      }
+      for (const auto& s : suppliers)
+        quotes.push_back(ask(self->system(), s, call->request().item(), call->token()));
       rt::try_join(
         self, std::move(quotes),
         [=](std::vector<std::uint32_t> cents) {

@@ -20,19 +20,15 @@ struct supplier_state {
 
 using supplier_actor = caf::stateful_actor<supplier_state>*;
 
-void answer(supplier_actor self, const std::string& item,
-            const rt::task_promise<std::uint32_t>& promise) {
+quote_reply answer(supplier_actor self, const std::string& item) {
   auto& st = self->state;
   auto it = st.spec.cents_by_item.find(item);
   if (it == st.spec.cents_by_item.end()) {
     ++st.ledger->refused;
-    auto why = st.spec.name + " does not carry " + item;
-    promise.set_error({rt::task_errc::failed, why,
-                       rt::call_status::of(rt::status_code::not_found, why)});
-    return;
+    return {};
   }
   ++st.ledger->quoted;
-  promise.set_value(it->second);
+  return {it->second};
 }
 
 caf::behavior supplier(supplier_actor self, supplier_spec spec,
@@ -41,23 +37,25 @@ caf::behavior supplier(supplier_actor self, supplier_spec spec,
   self->state.ledger = std::move(ledger);
   return {
     [=](quote_ask& ask) {
+      auto reply = self->make_response_promise();
       auto timer = std::make_shared<rt::timer_handle>();
       // The quote races the asker's cancellation (the aggregator's call
       // ending, or another supplier failing first). rt::race delivers
       // either outcome here, in this actor, where the timer may be stopped.
       rt::race<bool>(
-        self, rt::deadline::never(), ask.promise.token(),
+        self, rt::deadline::never(), ask.token,
         [=](rt::cancel_token, rt::completer<bool> ready) {
           *timer = rt::after(self, self->state.spec.latency, [ready] { ready(true); });
         },
-        [=, item = ask.item, promise = ask.promise](rt::outcome<bool>&& o) {
+        [=, item = ask.item](rt::outcome<bool>&& o) mutable {
           if (o.has_value()) {
-            answer(self, item, promise);
+            reply.deliver(answer(self, item));
             return;
           }
           timer->cancel();
           ++self->state.ledger->abandoned;
         });
+      return reply;
     },
   };
 }

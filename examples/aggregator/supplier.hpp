@@ -12,9 +12,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "troupe/rt/task.hpp"
+#include "troupe/rt/cancellation.hpp"
 
 namespace aggregator {
 
@@ -32,12 +33,17 @@ struct supplier_ledger {
   std::atomic<std::uint64_t> abandoned{0};
 };
 
-/// Asks for one price. The promise travels with the ask: the supplier
-/// completes the asker's task with it, and its token tells the supplier
-/// when the asker no longer wants the answer.
+/// A request for one price, answered with a quote_reply. `token` is the
+/// asker's: once it is cancelled nobody wants the answer, and the supplier
+/// stops working on it (and answers nothing).
 struct quote_ask {
   std::string item;
-  troupe::rt::task_promise<std::uint32_t> promise;
+  troupe::rt::cancel_token token;
+};
+
+/// The price, or none when the supplier does not carry the item.
+struct quote_reply {
+  std::optional<std::uint32_t> cents;
 };
 
 caf::actor spawn_supplier(caf::actor_system& system, supplier_spec spec,
@@ -46,3 +52,4 @@ caf::actor spawn_supplier(caf::actor_system& system, supplier_spec spec,
 } // namespace aggregator
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aggregator::quote_ask)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aggregator::quote_reply)

@@ -80,26 +80,6 @@ bool bucket_state::is_full(double rate, double burst,
 
 } // namespace detail
 
-token_bucket::token_bucket(double rate_per_sec, double burst)
-  : rate_(rate_per_sec), burst_(burst), state_(burst) {
-  validate(rate_per_sec, burst);
-}
-
-acquire_result token_bucket::try_acquire(double n, clock::time_point now) {
-  if (rate_ <= 0)
-    return {true, milliseconds{0}};
-  std::lock_guard<std::mutex> lk(mtx_);
-  return state_.acquire(rate_, burst_, n, now);
-}
-
-double token_bucket::available(clock::time_point now) const {
-  if (rate_ <= 0)
-    return burst_;
-  std::lock_guard<std::mutex> lk(mtx_);
-  state_.refill(rate_, burst_, now);
-  return state_.tokens;
-}
-
 keyed_rate_limiter::keyed_rate_limiter(double rate_per_sec, double burst, std::size_t max_keys)
   : rate_(rate_per_sec), burst_(burst), max_keys_(max_keys) {
   validate(rate_per_sec, burst);

@@ -1,10 +1,8 @@
 #include "troupe/rt/timers.hpp"
 
 #include <caf/abstract_actor.hpp>
-#include <caf/actor_cast.hpp>
 #include <caf/actor_control_block.hpp>
-#include <caf/actor_system.hpp>
-#include <caf/mailbox_element.hpp>
+#include <caf/message.hpp>
 #include <caf/message_priority.hpp>
 
 namespace troupe::rt {
@@ -31,32 +29,11 @@ void on_timer(const std::shared_ptr<timer_state>& st) {
   st->armed = false;
   if (st->cancelled)
     return;
-  if (st->period == timer_duration::zero()) {
-    st->finished = true;
-    st->firing = true;
-    st->fire();
-    st->firing = false;
-    st->release();
-    return;
-  }
+  st->finished = true;
   st->firing = true;
   st->fire();
   st->firing = false;
-  if (st->cancelled) {
-    st->release();
-    return;
-  }
-  if (is_quitting(st->self)) {
-    st->release();
-    return;
-  }
-  st->due += st->period;
-  auto now = st->self->clock().now();
-  if (st->due <= now) {
-    auto missed = (now - st->due) / st->period + 1;
-    st->due += missed * st->period;
-  }
-  arm_timer(st);
+  st->release();
 }
 
 } // namespace
@@ -111,23 +88,6 @@ bool actor_callback::post() const {
     return false;
   owner_->enqueue(nullptr, rid_, caf::make_message(wake_atom::value), nullptr);
   return true;
-}
-
-void actor_callback::dispose() noexcept {
-  if (self_ != nullptr) {
-    detail::drop_hook(self_, rid_);
-    self_ = nullptr;
-  }
-  owner_.reset();
-}
-
-void schedule_at(const caf::actor& target, timer_point due, caf::message msg) {
-  if (!target)
-    return;
-  auto& clock = target->home_system().clock();
-  clock.schedule_message(due, caf::actor_cast<caf::strong_actor_ptr>(target),
-                         caf::make_mailbox_element(nullptr, caf::make_message_id(), {},
-                                                   std::move(msg)));
 }
 
 } // namespace troupe::rt

@@ -32,14 +32,14 @@ std::chrono::milliseconds since(clock_type::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0);
 }
 
-// A task that sleeps (without a thread) and then returns `value`, flagging
+// A task that waits (on a timer, not a thread) and then returns `value`, flagging
 // `side_effect` right before completing.
 task<int> sleepy(caf::actor_system& sys, std::chrono::milliseconds d, int value,
                  std::atomic<bool>* side_effect = nullptr, cancel_token token = {}) {
   return spawn_task<int>(
     sys,
     [d, value, side_effect](caf::event_based_actor* self, task_promise<int> p) {
-      sleep_for(self, d, [p, value, side_effect] {
+      after(self, d, [p, value, side_effect] {
         if (side_effect)
           *side_effect = true;
         p.set_value(value);
@@ -50,7 +50,7 @@ task<int> sleepy(caf::actor_system& sys, std::chrono::milliseconds d, int value,
 
 task<int> failing(caf::actor_system& sys, std::chrono::milliseconds d, std::string what) {
   return spawn_task<int>(sys, [d, what](caf::event_based_actor* self, task_promise<int> p) {
-    sleep_for(self, d, [p, what] { p.set_error(task_errc::failed, what); });
+    after(self, d, [p, what] { p.set_error(task_errc::failed, what); });
   });
 }
 
@@ -114,7 +114,7 @@ TEST_CASE("a cancelled task's later side effects never happen", "[task]") {
     test_system ts;
     auto t = spawn_task<int>(*ts.sys, [&](caf::event_based_actor* self, task_promise<int> p) {
       body_token.set_value(p.token());
-      sleep_for(self, 80ms, [&, p] {
+      after(self, 80ms, [&, p] {
         side_effect = true;
         p.set_value(1);
       });
@@ -218,50 +218,6 @@ TEST_CASE("a throwing body fails its task with internal", "[task]") {
   CHECK(r->error().message.find("boom") != std::string::npos);
 }
 
-TEST_CASE("join_all waits for every task and keeps input order", "[task]") {
-  std::promise<std::vector<task_result<int>>> got;
-  auto got_f = got.get_future();
-  {
-    test_system ts;
-    std::vector<task<int>> tasks{sleepy(*ts.sys, 60ms, 0), failing(*ts.sys, 5ms, "bad"),
-                                 sleepy(*ts.sys, 10ms, 2), sleepy(*ts.sys, 30ms, 3)};
-    ts.sys->spawn([&, tasks](caf::event_based_actor* self) {
-      join_all(self, tasks, [&, self](std::vector<task_result<int>> rs) {
-        got.set_value(std::move(rs));
-        self->quit();
-      });
-    });
-    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
-  }
-  auto rs = got_f.get();
-  REQUIRE(rs.size() == 4);
-  REQUIRE(rs[0].ok());
-  CHECK(rs[0].value() == 0);
-  REQUIRE_FALSE(rs[1].ok());
-  CHECK(rs[1].error().code == task_errc::failed);
-  CHECK(rs[1].error().message == "bad");
-  REQUIRE(rs[2].ok());
-  CHECK(rs[2].value() == 2);
-  REQUIRE(rs[3].ok());
-  CHECK(rs[3].value() == 3);
-}
-
-TEST_CASE("join_all of nothing completes at once", "[task]") {
-  std::promise<std::size_t> got;
-  auto got_f = got.get_future();
-  {
-    test_system ts;
-    ts.sys->spawn([&](caf::event_based_actor* self) {
-      join_all(self, std::vector<task<int>>{}, [&, self](std::vector<task_result<int>> rs) {
-        got.set_value(rs.size());
-        self->quit();
-      });
-    });
-    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
-  }
-  CHECK(got_f.get() == 0);
-}
-
 TEST_CASE("try_join returns the first error and cancels the slow siblings", "[task]") {
   std::atomic<bool> slow_a{false};
   std::atomic<bool> slow_c{false};
@@ -329,6 +285,28 @@ TEST_CASE("try_join yields the values in input order when all succeed", "[task]"
   CHECK(got_f.get() == std::vector<int>{10, 20, 30});
 }
 
+TEST_CASE("try_join of nothing succeeds at once with no values", "[task]") {
+  std::promise<std::optional<std::size_t>> got;
+  auto got_f = got.get_future();
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      try_join(
+        self, std::vector<task<int>>{},
+        [&, self](std::vector<int> vs) {
+          got.set_value(vs.size());
+          self->quit();
+        },
+        [&, self](const task_error&) {
+          got.set_value(std::nullopt);
+          self->quit();
+        });
+    });
+    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
+  }
+  CHECK(got_f.get() == std::optional<std::size_t>{0});
+}
+
 TEST_CASE("a task body may keep its own behavior until it completes", "[task]") {
   test_system ts;
   auto t = spawn_task<int>(*ts.sys, [](caf::event_based_actor* self, task_promise<int> p) {
@@ -380,29 +358,4 @@ TEST_CASE("status_of: the status a task failed with, or what its failure means f
   auto internal = status_of(task_error{task_errc::internal, "broke"});
   CHECK(internal.code == status_code::internal);
   CHECK(internal.message == "broke");
-}
-
-TEST_CASE("on_cancel: the actor hears of a cancellation in its own context, once", "[task]") {
-  std::promise<std::pair<cancel_reason, bool>> heard;
-  auto heard_f = heard.get_future();
-  cancel_source source;
-  {
-    test_system ts;
-    ts.sys->spawn([&](caf::event_based_actor* self) -> caf::behavior {
-      auto watch = std::make_shared<cancel_watch>();
-      *watch = on_cancel(self, source.token(), [&, self, watch](cancel_reason r) {
-        // Runs as one of this actor's handlers: its state is safe to touch.
-        heard.set_value({r, caf::actor_cast<caf::actor>(self) != nullptr});
-        watch->reset();
-        self->quit();
-      });
-      return {[](int) {}}; // alive until the cancellation
-    });
-    std::this_thread::sleep_for(20ms);
-    source.cancel(cancel_reason::client_cancelled);
-    REQUIRE(heard_f.wait_for(10s) == std::future_status::ready);
-  }
-  auto [reason, in_actor] = heard_f.get();
-  CHECK(reason == cancel_reason::client_cancelled);
-  CHECK(in_actor);
 }

@@ -53,6 +53,30 @@ TEST_CASE("after runs its callback once and no earlier than the delay", "[timers
   CHECK(fired.load() == 1);
 }
 
+TEST_CASE("at runs its callback at the given time, or at once when it has passed",
+          "[timers]") {
+  std::promise<std::chrono::milliseconds> future_due;
+  std::promise<std::chrono::milliseconds> past_due;
+  auto future_f = future_due.get_future();
+  auto past_f = past_due.get_future();
+  auto t0 = clock_type::now();
+  {
+    test_system ts;
+    ts.sys->spawn([&](caf::event_based_actor* self) {
+      auto now = self->clock().now();
+      at(self, now + 60ms, [&, self] {
+        future_due.set_value(since(t0));
+        self->quit();
+      });
+      at(self, now - 1h, [&] { past_due.set_value(since(t0)); });
+    });
+    REQUIRE(future_f.wait_for(10s) == std::future_status::ready);
+  }
+  CHECK(future_f.get() >= 60ms);
+  REQUIRE(past_f.wait_for(0s) == std::future_status::ready);
+  CHECK(past_f.get() < 60ms);
+}
+
 TEST_CASE("a cancelled timer never fires", "[timers]") {
   std::atomic<int> fired{0};
   std::atomic<bool> was_active{false};
@@ -88,46 +112,7 @@ TEST_CASE("cancel wins even when the timeout already waits in the mailbox", "[ti
   CHECK(fired.load() == 0);
 }
 
-TEST_CASE("every fires periodically and stops once cancelled", "[timers]") {
-  std::atomic<int> ticks{0};
-  std::atomic<int> at_cancel{-1};
-  {
-    test_system ts;
-    ts.sys->spawn([&](caf::event_based_actor* self) {
-      auto h = every(self, 20ms, [&] { ++ticks; });
-      after(self, 210ms, [&, h]() mutable {
-        h.cancel();
-        at_cancel = ticks.load();
-      });
-      after(self, 330ms, [self] { self->quit(); });
-    });
-  }
-  // ~10 ticks in 210 ms; a loaded 2-core machine may lose a few.
-  CHECK(at_cancel.load() >= 5);
-  CHECK(at_cancel.load() <= 11);
-  CHECK(ticks.load() == at_cancel.load());
-}
-
-TEST_CASE("a periodic callback can cancel its own timer", "[timers]") {
-  std::atomic<int> ticks{0};
-  {
-    test_system ts;
-    ts.sys->spawn([&](caf::event_based_actor* self) {
-      auto h = std::make_shared<timer_handle>();
-      *h = every(self, 10ms, [&, h] {
-        if (++ticks == 3)
-          h->cancel();
-      });
-      after(self, 150ms, [self, h] {
-        *h = timer_handle{}; // break the handle <-> callback cycle
-        self->quit();
-      });
-    });
-  }
-  CHECK(ticks.load() == 3);
-}
-
-TEST_CASE("sleep_for lets the actor handle other messages while it sleeps", "[timers]") {
+TEST_CASE("after lets the actor handle other messages while it waits", "[timers]") {
   std::atomic<int> pings{0};
   std::atomic<int> pings_at_wake{-1};
   std::promise<void> started;
@@ -137,7 +122,7 @@ TEST_CASE("sleep_for lets the actor handle other messages while it sleeps", "[ti
   {
     test_system ts;
     auto a = ts.sys->spawn([&](caf::event_based_actor* self) -> caf::behavior {
-      sleep_for(self, 120ms, [&, self] {
+      after(self, 120ms, [&, self] {
         woke_after = since(t0);
         pings_at_wake = pings.load();
         self->quit();
@@ -179,7 +164,7 @@ TEST_CASE("pending timers do not keep a quitting actor alive", "[timers]") {
     test_system ts;
     ts.sys->spawn([&](caf::event_based_actor* self) {
       after(self, 500ms, [&] { ++fired; });
-      every(self, 5ms, [&] { ++fired; });
+      at(self, self->clock().now() + 5ms, [&] { ++fired; });
       self->quit();
     });
   }
@@ -208,27 +193,4 @@ TEST_CASE("actor_callback runs in the actor when posted from another thread", "[
     poster.join();
   }
   CHECK(runs.load() == 1);
-}
-
-TEST_CASE("schedule_on delivers a message later from a non-actor thread", "[timers]") {
-  std::promise<int> got;
-  auto got_f = got.get_future();
-  auto t0 = clock_type::now();
-  std::chrono::milliseconds arrived_after{0};
-  {
-    test_system ts;
-    auto a = ts.sys->spawn([&](caf::event_based_actor* self) -> caf::behavior {
-      return {
-        [&, self](int x) {
-          arrived_after = since(t0);
-          got.set_value(x);
-          self->quit();
-        },
-      };
-    });
-    schedule_on(a, 50ms, caf::make_message(42));
-    REQUIRE(got_f.wait_for(10s) == std::future_status::ready);
-  }
-  CHECK(got_f.get() == 42);
-  CHECK(arrived_after >= 50ms);
 }

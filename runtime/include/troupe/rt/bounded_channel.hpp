@@ -1,7 +1,7 @@
 #pragma once
 
 // Fixed-capacity multi-producer / single-consumer hand-off between gRPC
-// threads (producers) and an actor (consumer), or between plain threads.
+// threads (producers) and an actor (consumer). Nothing in it blocks.
 //
 // Back-pressure without unbounded queues: a producer that finds the channel
 // full is not parked inside the channel with its value. It keeps its value,
@@ -19,30 +19,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <condition_variable>
 #include <optional>
 #include <stdexcept>
-#include <type_traits>
 #include <utility>
 #include <vector>
-
-#include "troupe/rt/cancellation.hpp"
 
 namespace troupe::rt {
 
 enum class send_result { accepted, full, closed };
-
-inline const char* to_string(send_result r) noexcept {
-  switch (r) {
-    case send_result::accepted:
-      return "accepted";
-    case send_result::full:
-      return "full";
-    case send_result::closed:
-      return "closed";
-  }
-  return "unknown";
-}
 
 template <class T>
 class bounded_channel {
@@ -57,31 +41,10 @@ public:
 
   // `value` is moved from only when the result is `accepted`; on `full` or
   // `closed` the caller still owns it intact and can retry or fail the call.
-  send_result try_send(T&& value) { return try_push(std::move(value)); }
-
-  // Copies only when accepted.
-  template <class U = T, std::enable_if_t<std::is_copy_constructible_v<U>, int> = 0>
-  send_result try_send(const T& value) {
-    return try_push(value);
-  }
-
-  // For plain threads only (tests, the blocking pool): never call this from
-  // an actor or a gRPC callback, it parks the calling thread. Same ownership
-  // rule as try_send. Returns `full` if the channel was still full when
-  // `until` passed.
-  send_result send_blocking(T&& value, deadline until = deadline::never()) {
+  send_result try_send(T&& value) {
     std::shared_ptr<const std::function<void()>> wake;
     {
-      std::unique_lock<std::mutex> lk(mtx_);
-      auto has_room = [this] { return closed_ || count_ < capacity_; };
-      if (!has_room()) {
-        ++blocked_senders_;
-        if (until.is_never())
-          not_full_.wait(lk, has_room);
-        else
-          not_full_.wait_until(lk, until.when, has_room);
-        --blocked_senders_;
-      }
+      std::lock_guard<std::mutex> lk(mtx_);
       if (closed_)
         return send_result::closed;
       if (count_ == capacity_)
@@ -134,31 +97,6 @@ public:
     return out;
   }
 
-  // Plain threads only, like send_blocking. Empty result: closed and
-  // drained, or `until` passed.
-  std::optional<T> receive_blocking(deadline until = deadline::never()) {
-    std::optional<T> out;
-    std::vector<std::function<void()>> ready;
-    {
-      std::unique_lock<std::mutex> lk(mtx_);
-      auto has_item = [this] { return closed_ || count_ > 0; };
-      if (!has_item()) {
-        ++blocked_receivers_;
-        if (until.is_never())
-          not_empty_.wait(lk, has_item);
-        else
-          not_empty_.wait_until(lk, until.when, has_item);
-        --blocked_receivers_;
-      }
-      if (count_ == 0)
-        return out;
-      out.emplace(pop_locked());
-      ready = room_appeared_locked();
-    }
-    run_all(ready);
-    return out;
-  }
-
   // Pops up to `max` items in one critical section, wakes waiting producers,
   // then calls fn(T&&) for each item outside the lock (fn may send to this
   // very channel). Returns how many were popped. If fn throws, the items of
@@ -185,8 +123,8 @@ public:
   }
 
   // Later sends return `closed`; what was accepted stays receivable. Wakes
-  // all waiting producers (their retry will see `closed`), blocked threads,
-  // and the consumer. Returns true for the call that closed.
+  // all waiting producers (their retry will see `closed`) and the consumer.
+  // Returns true for the call that closed.
   bool close() {
     std::vector<std::function<void()>> ready;
     std::shared_ptr<const std::function<void()>> wake;
@@ -197,17 +135,10 @@ public:
       closed_ = true;
       ready.swap(waiters_);
       wake = wakeup_;
-      not_full_.notify_all();
-      not_empty_.notify_all();
     }
     run_all(ready);
     poke(wake);
     return true;
-  }
-
-  bool closed() const {
-    std::lock_guard<std::mutex> lk(mtx_);
-    return closed_;
   }
 
   // The consumer's "finished" signal: nothing more will ever arrive.
@@ -236,31 +167,13 @@ private:
     return capacity;
   }
 
-  template <class U>
-  send_result try_push(U&& value) {
-    std::shared_ptr<const std::function<void()>> wake;
-    {
-      std::lock_guard<std::mutex> lk(mtx_);
-      if (closed_)
-        return send_result::closed;
-      if (count_ == capacity_)
-        return send_result::full;
-      wake = push_locked(std::forward<U>(value));
-    }
-    poke(wake);
-    return send_result::accepted;
-  }
-
   // Returns the consumer wake-up to run after unlocking, if this push made
   // the channel non-empty.
-  template <class U>
-  std::shared_ptr<const std::function<void()>> push_locked(U&& value) {
+  std::shared_ptr<const std::function<void()>> push_locked(T&& value) {
     auto tail = head_ + count_;
     if (tail >= capacity_)
       tail -= capacity_;
-    slots_[tail].emplace(std::forward<U>(value));
-    if (blocked_receivers_ > 0)
-      not_empty_.notify_one();
+    slots_[tail].emplace(std::move(value));
     return count_++ == 0 ? wakeup_ : nullptr;
   }
 
@@ -279,8 +192,6 @@ private:
   // would strand the others while the channel has room. Losers of the race
   // see `full` again and re-register, so the list stays bounded.
   std::vector<std::function<void()>> room_appeared_locked() {
-    if (blocked_senders_ > 0)
-      not_full_.notify_all();
     std::vector<std::function<void()>> ready;
     ready.swap(waiters_);
     return ready;
@@ -299,15 +210,11 @@ private:
 
   const std::size_t capacity_;
   mutable std::mutex mtx_;
-  std::condition_variable not_full_;
-  std::condition_variable not_empty_;
   // Ring buffer allocated once: the channel's footprint never changes.
   std::vector<std::optional<T>> slots_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
   bool closed_ = false;
-  std::size_t blocked_senders_ = 0;
-  std::size_t blocked_receivers_ = 0;
   std::vector<std::function<void()>> waiters_;
   // shared_ptr so a wake-up can be invoked outside the lock while another
   // thread replaces it.

@@ -26,8 +26,7 @@ struct acquire_result {
 
 namespace detail {
 
-// Bucket arithmetic shared by token_bucket and keyed_rate_limiter; callers
-// provide the locking.
+// One bucket's arithmetic; keyed_rate_limiter provides the locking.
 struct bucket_state {
   double tokens = 0;
   std::chrono::steady_clock::time_point last{};
@@ -45,31 +44,6 @@ struct bucket_state {
 };
 
 } // namespace detail
-
-class token_bucket {
-public:
-  using clock = std::chrono::steady_clock;
-
-  // rate_per_sec <= 0 means unlimited (every acquire is granted). Otherwise
-  // the bucket starts full with `burst` tokens and refills continuously at
-  // `rate_per_sec`; throws std::invalid_argument if burst <= 0.
-  token_bucket(double rate_per_sec, double burst);
-
-  acquire_result try_acquire(double n = 1, clock::time_point now = clock::now());
-
-  // Tokens available at `now` (burst for an unlimited bucket).
-  double available(clock::time_point now = clock::now()) const;
-
-  double rate() const noexcept { return rate_; }
-  double burst() const noexcept { return burst_; }
-  bool unlimited() const noexcept { return rate_ <= 0; }
-
-private:
-  const double rate_;
-  const double burst_;
-  mutable std::mutex mtx_;
-  mutable detail::bucket_state state_;
-};
 
 // One bucket per key (method name, peer address, or both joined), created on
 // first use with a full burst. At most `max_keys` buckets are kept: creating

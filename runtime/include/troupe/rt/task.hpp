@@ -494,45 +494,6 @@ task<T> spawn_task(caf::actor_system& sys, F&& body, cancel_token token = {}) {
   return detail::task_access::make(std::move(core));
 }
 
-/// Waits for every task and hands over all outcomes in input order, in
-/// `self`'s context: `on_done(std::vector<task_result<T>>)`. One message to
-/// `self` in total, sent by whichever task finishes last.
-template <class T, class OnDone>
-void join_all(caf::scheduled_actor* self, std::vector<task<T>> tasks, OnDone on_done) {
-  struct state {
-    std::vector<task<T>> tasks;
-    std::atomic<std::size_t> remaining;
-  };
-  auto st = std::make_shared<state>();
-  st->remaining.store(tasks.size());
-  st->tasks = std::move(tasks);
-  auto cb = make_actor_callback(self, [st, on_done = std::move(on_done)]() mutable {
-    std::vector<task_result<T>> out;
-    out.reserve(st->tasks.size());
-    for (auto& t : st->tasks) {
-      if (detail::task_access::core(t))
-        out.push_back(detail::task_access::core(t)->outcome());
-      else
-        out.push_back(task_result<T>{task_error{task_errc::internal, "invalid task handle"}});
-    }
-    on_done(std::move(out));
-  });
-  auto arrive = [st, cb] {
-    if (st->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
-      cb.post();
-  };
-  if (st->tasks.empty()) {
-    cb.post();
-    return;
-  }
-  for (auto& t : st->tasks) {
-    if (detail::task_access::core(t))
-      detail::task_access::core(t)->on_complete([arrive](const task_result<T>&) { arrive(); });
-    else
-      arrive();
-  }
-}
-
 namespace detail {
 
 /// The arbitration both try_joins share: `settle` runs exactly once, on the

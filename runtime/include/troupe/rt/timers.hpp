@@ -1,6 +1,7 @@
 #pragma once
 
-// Timers, non-blocking sleep and thread-safe re-entry into an actor.
+// One-shot timers (an actor's non-blocking sleep) and thread-safe re-entry
+// into an actor.
 //
 // CAF 0.17 has neither disposable timers nor "run this in the actor" actions.
 // What it does have, and what every scheduled_actor handles no matter which
@@ -16,35 +17,27 @@
 //
 // Threading: functions taking `self` must run in that actor's context (inside
 // one of its handlers or make_behavior), like every other `self->` call.
-// timer_handle::cancel() also belongs to the owner. actor_callback::post() and
-// schedule_on() are safe from any thread.
+// timer_handle::cancel() also belongs to the owner. actor_callback::post() is
+// safe from any thread.
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
-#include <caf/actor.hpp>
-#include <caf/actor_addr.hpp>
 #include <caf/actor_clock.hpp>
 #include <caf/actor_control_block.hpp>
 #include <caf/atom.hpp>
 #include <caf/behavior.hpp>
 #include <caf/error.hpp>
-#include <caf/message.hpp>
 #include <caf/message_id.hpp>
 #include <caf/scheduled_actor.hpp>
 
-#include "troupe/rt/cancellation.hpp"
-
 namespace troupe::rt {
 
-using timer_clock = caf::actor_clock::clock_type; // std::chrono::steady_clock
 using timer_duration = caf::actor_clock::duration_type;
-using timer_point = caf::actor_clock::time_point;
+using timer_point = caf::actor_clock::time_point; // on std::chrono::steady_clock
 
 /// Payload of a posted actor_callback.
 using wake_atom = caf::atom_constant<caf::atom("trp_wake")>;
@@ -82,11 +75,10 @@ public:
   caf::scheduled_actor* self = nullptr;
   caf::message_id rid;
   timer_point due;
-  timer_duration period = timer_duration::zero(); // zero: one-shot
   bool armed = false;     // a handler and a clock entry exist
   bool cancelled = false;
   bool firing = false;    // fn is on the stack right now
-  bool finished = false;  // a one-shot timer has fired
+  bool finished = false;  // it has fired
 };
 
 template <class F>
@@ -112,7 +104,7 @@ void arm_timer(const std::shared_ptr<timer_state>& st);
 
 } // namespace detail
 
-/// Handle of a timer started with after(), every() or sleep_for(). Copies
+/// Handle of a timer started with after() or at(). Copies
 /// refer to the same timer. Dropping every handle does not stop the timer.
 class timer_handle {
 public:
@@ -141,53 +133,31 @@ private:
 
 struct timer_access {
   template <class F>
-  static timer_handle start(caf::scheduled_actor* self, timer_point due,
-                            timer_duration period, F&& fn) {
+  static timer_handle start(caf::scheduled_actor* self, timer_point due, F&& fn) {
     if (detail::is_quitting(self))
       return {};
     auto st = std::make_shared<detail::timer_impl<std::decay_t<F>>>(std::forward<F>(fn));
     st->self = self;
     st->due = due;
-    st->period = period;
     detail::arm_timer(st);
     return timer_handle{std::move(st)};
   }
 };
 
-/// Runs `fn()` once in `self`'s context after `delay`.
+/// Runs `fn()` once in `self`'s context after `delay`; meanwhile the actor
+/// keeps handling its other messages. Costs one clock entry and one response
+/// handler, no thread. Cancel the returned handle to abandon `fn`.
 template <class Rep, class Period, class F>
 timer_handle after(caf::scheduled_actor* self, std::chrono::duration<Rep, Period> delay,
                    F&& fn) {
   auto due = self->clock().now() + detail::to_timer_duration(delay);
-  return timer_access::start(self, due, timer_duration::zero(), std::forward<F>(fn));
+  return timer_access::start(self, due, std::forward<F>(fn));
 }
 
 /// Runs `fn()` once in `self`'s context at `due` (immediately if past).
 template <class F>
 timer_handle at(caf::scheduled_actor* self, timer_point due, F&& fn) {
-  return timer_access::start(self, due, timer_duration::zero(), std::forward<F>(fn));
-}
-
-/// Runs `fn()` in `self`'s context every `period`, first after one period,
-/// until cancelled or the actor quits. Ticks keep to the original grid; when
-/// the actor falls behind, missed ticks are skipped rather than bunched up.
-template <class Rep, class Period, class F>
-timer_handle every(caf::scheduled_actor* self, std::chrono::duration<Rep, Period> period,
-                   F&& fn) {
-  auto p = detail::to_timer_duration(period);
-  if (p <= timer_duration::zero())
-    throw std::invalid_argument("troupe::rt::every: period must be positive");
-  return timer_access::start(self, self->clock().now() + p, p, std::forward<F>(fn));
-}
-
-/// Non-blocking sleep: `continuation()` runs in `self`'s context after
-/// `delay`; meanwhile the actor keeps handling its other messages. Costs one
-/// clock entry and one response handler, no thread. Cancel the returned
-/// handle to abandon the continuation.
-template <class Rep, class Period, class F>
-timer_handle sleep_for(caf::scheduled_actor* self, std::chrono::duration<Rep, Period> delay,
-                       F&& continuation) {
-  return after(self, delay, std::forward<F>(continuation));
+  return timer_access::start(self, due, std::forward<F>(fn));
 }
 
 /// A one-shot way back into an actor's context from any thread: created in
@@ -199,26 +169,9 @@ timer_handle sleep_for(caf::scheduled_actor* self, std::chrono::duration<Rep, Pe
 class actor_callback {
 public:
   actor_callback() noexcept = default;
-  actor_callback(const actor_callback&) = default;
-  actor_callback& operator=(const actor_callback&) = default;
-  /// A moved-from callback is empty: disposing of it withdraws nothing.
-  actor_callback(actor_callback&& other) noexcept
-    : self_(std::exchange(other.self_, nullptr)),
-      owner_(std::move(other.owner_)),
-      rid_(other.rid_) {}
-  actor_callback& operator=(actor_callback&& other) noexcept {
-    self_ = std::exchange(other.self_, nullptr);
-    owner_ = std::move(other.owner_);
-    rid_ = other.rid_;
-    return *this;
-  }
 
-  /// Thread-safe. Returns false for an invalid or disposed callback.
+  /// Thread-safe. Returns false for an invalid callback.
   bool post() const;
-
-  /// Owner context only: forget the function without running it. Other
-  /// copies become inert as well (their posts find no handler).
-  void dispose() noexcept;
 
   bool valid() const noexcept {
     return static_cast<bool>(owner_);
@@ -228,7 +181,6 @@ private:
   template <class F>
   friend actor_callback make_actor_callback(caf::scheduled_actor* self, F&& fn);
 
-  caf::scheduled_actor* self_ = nullptr; // dereferenced only by dispose()
   caf::strong_actor_ptr owner_;
   caf::message_id rid_;
 };
@@ -242,70 +194,8 @@ actor_callback make_actor_callback(caf::scheduled_actor* self, F&& fn) {
     return cb;
   cb.rid_ = detail::add_hook(
     self, caf::behavior{[f = std::forward<F>(fn)](wake_atom) mutable { f(); }});
-  cb.self_ = self;
   cb.owner_ = caf::strong_actor_ptr{self->ctrl()};
   return cb;
-}
-
-/// What on_cancel() returns: while it lives, `fn` runs in the actor when the
-/// token is cancelled. Destroy or reset() it in the actor's context (in a
-/// handler, or with the actor's state); that withdraws `fn`.
-class cancel_watch {
-public:
-  cancel_watch() noexcept = default;
-  cancel_watch(cancel_watch&&) noexcept = default;
-  cancel_watch& operator=(cancel_watch&& other) noexcept {
-    if (this != &other) {
-      reset();
-      registration_ = std::move(other.registration_);
-      callback_ = std::move(other.callback_);
-    }
-    return *this;
-  }
-  ~cancel_watch() { reset(); }
-
-  void reset() noexcept {
-    registration_.reset();
-    callback_.dispose();
-  }
-
-private:
-  template <class F>
-  friend cancel_watch on_cancel(caf::scheduled_actor* self, const cancel_token& token, F&& fn);
-  cancel_registration registration_;
-  actor_callback callback_;
-};
-
-/// Runs `fn(reason)` in `self`'s context, through its mailbox, once `token`
-/// is cancelled (soon, if it is already): how an actor learns that the call
-/// or task it works for has gone, and stops its timers. Call in `self`'s
-/// context.
-template <class F>
-[[nodiscard]] cancel_watch on_cancel(caf::scheduled_actor* self, const cancel_token& token,
-                                     F&& fn) {
-  cancel_watch w;
-  auto why = std::make_shared<std::atomic<cancel_reason>>(cancel_reason::none);
-  w.callback_ = make_actor_callback(
-    self, [why, f = std::forward<F>(fn)]() mutable { f(why->load(std::memory_order_acquire)); });
-  w.registration_ = token.on_cancel([why, cb = w.callback_](cancel_reason r) {
-    why->store(r, std::memory_order_release);
-    cb.post();
-  });
-  return w;
-}
-
-/// Thread-safe delayed send for code that is not an actor (gRPC threads,
-/// the blocking pool, tests): `msg` arrives at `target` after `delay`, as an
-/// anonymous ordinary message handled by its behavior. Cannot be withdrawn.
-void schedule_at(const caf::actor& target, timer_point due, caf::message msg);
-
-template <class Rep, class Period>
-void schedule_on(const caf::actor& target, std::chrono::duration<Rep, Period> delay,
-                 caf::message msg) {
-  if (!target)
-    return;
-  auto due = target->home_system().clock().now() + detail::to_timer_duration(delay);
-  schedule_at(target, due, std::move(msg));
 }
 
 } // namespace troupe::rt
