@@ -30,6 +30,22 @@ public:
     return r;
   }
 
+  // So that bench/run can store the key its Gets read, as on the others.
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* req,
+                                v1::PutResponse* resp) override {
+    std::optional<std::uint64_t> if_version;
+    if (req->has_if_version())
+      if_version = req->if_version();
+    auto* r = ctx->DefaultReactor();
+    if (auto v = store_.put(req->key(), req->value(), if_version)) {
+      resp->set_version(*v);
+      r->Finish(grpc::Status::OK);
+    } else {
+      r->Finish(grpc::Status(grpc::StatusCode::ABORTED, "if_version mismatch"));
+    }
+    return r;
+  }
+
 private:
   baseline::store store_;
 };

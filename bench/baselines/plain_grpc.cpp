@@ -1,14 +1,20 @@
 // Baseline: gRPC C++ with no actors, in the style of the fastest published
 // C++ servers: one completion-queue thread per core, handlers run inline.
 // Get/Put answer from a striped map; kv.latency_ms is emulated with a
-// grpc::Alarm (a timer, no thread).
+// grpc::Alarm (a timer, no thread). With --storage-slots N at most N calls
+// wait out the latency at once, the rest queue for a slot in arrival order,
+// as behind a database's N connections: the same storage as troupe's
+// --kv-shards 1 --kv-storage-concurrency N, with no admission control in
+// front of it (everything queues).
 //
-//   plain_grpc --listen 127.0.0.1:50061 --threads 2 --latency-ms 0
+//   plain_grpc --listen 127.0.0.1:50061 --threads 2 --latency-ms 0 [--storage-slots N]
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <deque>
+#include <mutex>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -28,7 +34,42 @@ std::chrono::milliseconds latency{0};
 struct tag_base {
   virtual ~tag_base() = default;
   virtual void proceed(bool ok) = 0;
+  /// Takes a storage slot: the latency starts now.
+  virtual void start_latency() = 0;
 };
+
+// The storage's connections: calls beyond `slots` wait for one, in order.
+struct storage_slots {
+  std::size_t slots = 0; // 0: unlimited
+  std::mutex mtx;
+  std::size_t busy = 0;
+  std::deque<tag_base*> waiting;
+
+  void enter(tag_base* call) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (slots != 0 && busy >= slots) {
+        waiting.push_back(call);
+        return;
+      }
+      ++busy;
+    }
+    call->start_latency();
+  }
+  void leave() {
+    tag_base* next = nullptr;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (waiting.empty()) {
+        --busy;
+        return;
+      }
+      next = waiting.front();
+      waiting.pop_front();
+    }
+    next->start_latency();
+  }
+} the_storage;
 
 template <class Request, class Response>
 class call_data final : public tag_base {
@@ -54,18 +95,23 @@ public:
         new call_data(svc_, cq_, request_, handler_);
         if (latency.count() > 0) {
           state_ = state::delayed;
-          alarm_.Set(cq_, std::chrono::system_clock::now() + latency, this);
+          the_storage.enter(this);
           return;
         }
         respond();
         return;
       case state::delayed:
+        the_storage.leave();
         respond();
         return;
       case state::finishing:
         delete this;
         return;
     }
+  }
+
+  void start_latency() override {
+    alarm_.Set(cq_, std::chrono::system_clock::now() + latency, this);
   }
 
 private:
@@ -122,6 +168,7 @@ int main(int argc, char** argv) {
   auto threads = std::stoi(baseline::flag(argc, argv, "threads",
                                           std::to_string(std::thread::hardware_concurrency())));
   latency = std::chrono::milliseconds(std::stoi(baseline::flag(argc, argv, "latency-ms", "0")));
+  the_storage.slots = std::stoul(baseline::flag(argc, argv, "storage-slots", "0"));
   // Calls each queue has waiting for the next request.
   auto preposted = std::stoi(baseline::flag(argc, argv, "preposted", "512"));
 

@@ -135,7 +135,7 @@ class KillNineTest(unittest.TestCase):
     def test_postgres(self):
         dsn = harness.pg_test_dsn()
         if not dsn:
-            self.skipTest("%s is unset (ctest sets it; by hand: export %s=$(scripts/pg-test-server "
+            self.skipTest("%s is unset (scripts/test sets it; by hand: export %s=$(scripts/pg-test-server "
                           "start DIR))" % (harness.PG_DSN_ENV, harness.PG_DSN_ENV))
         self.run_kill9(("--kv-backend", "postgres", "--kv-dsn", harness.pg_fresh_database(dsn)))
 

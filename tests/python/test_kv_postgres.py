@@ -2,7 +2,7 @@
 test_kv.py, replicas sharing one database, and a database that is down or
 goes away.
 
-Needs TROUPE_TEST_PG_DSN (ctest sets it; by hand:
+Needs TROUPE_TEST_PG_DSN (scripts/test sets it; by hand:
 `export TROUPE_TEST_PG_DSN=$(scripts/pg-test-server start DIR)`), except for
 the down-at-start test, which needs no database at all.
 """
@@ -25,7 +25,7 @@ UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 def require_pg(test):
     dsn = harness.pg_test_dsn()
     if not dsn:
-        test.skipTest("%s is unset (ctest sets it; by hand: export %s=$(scripts/pg-test-server "
+        test.skipTest("%s is unset (scripts/test sets it; by hand: export %s=$(scripts/pg-test-server "
                       "start DIR))" % (harness.PG_DSN_ENV, harness.PG_DSN_ENV))
     return dsn
 

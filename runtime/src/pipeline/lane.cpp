@@ -20,6 +20,8 @@ namespace {
 // from its own calls for long.
 constexpr std::size_t max_messages_per_resume = 64;
 constexpr std::size_t max_messages_per_round = 1024;
+// Replies held back at most this many events.
+constexpr std::size_t max_deferred = 32;
 
 thread_local lane* this_thread_lane = nullptr;
 
@@ -74,18 +76,35 @@ void lane::run() {
     void* tag = nullptr;
     bool ok = false;
     // With work left over from the last round, only peek at the queue.
-    auto wait = ready_.empty() ? gpr_inf_future(GPR_CLOCK_REALTIME)
-                               : gpr_time_0(GPR_CLOCK_REALTIME);
+    auto wait = ready_.empty() && deferred_.empty() ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                                    : gpr_time_0(GPR_CLOCK_REALTIME);
     auto status = cq_->AsyncNext(&tag, &ok, wait);
     if (status == grpc::CompletionQueue::SHUTDOWN)
       break;
     if (status == grpc::CompletionQueue::GOT_EVENT)
       static_cast<event*>(tag)->complete(ok);
+    else
+      send_deferred(); // nothing else at hand
     run_ready();
+    if (deferred_.size() >= max_deferred)
+      send_deferred();
   }
+  // Nothing is deferred here: a held reply keeps its call open, so the
+  // server's shutdown, and with it the queue's, waits for the loop above to
+  // send it.
   while (!ready_.empty())
     run_ready();
   this_thread_lane = nullptr;
+}
+
+void lane::send_deferred() {
+  // A send only starts a gRPC batch, whose completion comes through the
+  // queue: nothing here defers again or re-enters. Swapping keeps both
+  // vectors' capacity.
+  sending_.swap(deferred_);
+  for (auto* send : sending_)
+    send->send_now();
+  sending_.clear();
 }
 
 void lane::track(rpc_base* call) {

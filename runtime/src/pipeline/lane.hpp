@@ -45,6 +45,16 @@ private:
 
 class rpc_base;
 
+/// A reply held back until the lane has no more work at hand (see
+/// lane::defer).
+class deferred_send {
+public:
+  virtual void send_now() = 0;
+
+protected:
+  ~deferred_send() = default;
+};
+
 class lane final : public caf::execution_unit {
 public:
   lane(caf::actor_system& system, std::size_t index,
@@ -65,6 +75,11 @@ public:
   /// The lane whose thread this is, or nullptr.
   static lane* current() noexcept;
 
+  /// Holds `send` until this lane's queue has nothing ready or a few more
+  /// events were handled, so that replies leave in bursts: one wake-up of
+  /// a client reads several. Only from this lane's thread.
+  void defer(deferred_send* send) { deferred_.push_back(send); }
+
   // Calls started on this lane and not over yet, for shutdown.
   void track(rpc_base* call);
   void untrack(rpc_base* call);
@@ -74,7 +89,11 @@ public:
 private:
   const std::size_t index_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  void send_deferred();
+
   std::vector<caf::resumable*> ready_;
+  std::vector<deferred_send*> deferred_;
+  std::vector<deferred_send*> sending_;
   bool running_ = false;
 
   std::mutex calls_mtx_;

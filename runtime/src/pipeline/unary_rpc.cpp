@@ -37,15 +37,24 @@ void unary_rpc::send_reply(call_status&& status, const google::protobuf::Message
   record(status);
   add_trailers(status);
   typed_->base().add_ref(); // for the finish tag
-  if (status.ok()) {
-    grpc::ByteBuffer out;
-    if (response != nullptr && serialize(*response, out)) {
-      responder_.Finish(out, grpc::Status::OK, &finished_tag_);
-      return;
-    }
-    status = call_status::of(status_code::internal, "response could not be serialized");
+  reply_status_ = grpc::Status::OK;
+  if (!status.ok() || response == nullptr || !serialize(*response, reply_)) {
+    if (status.ok())
+      status = call_status::of(status_code::internal, "response could not be serialized");
+    reply_status_ = to_grpc(status);
   }
-  responder_.FinishWithError(to_grpc(status), &finished_tag_);
+  if (auto* here = lane::current()) {
+    here->defer(this);
+    return;
+  }
+  send_now();
+}
+
+void unary_rpc::send_now() {
+  if (reply_status_.ok())
+    responder_.Finish(reply_, reply_status_, &finished_tag_);
+  else
+    responder_.FinishWithError(reply_status_, &finished_tag_);
 }
 
 void unary_rpc::finished(bool) {

@@ -7,7 +7,7 @@
 
 namespace troupe::rt::detail {
 
-class unary_rpc final : public rpc_base {
+class unary_rpc final : public rpc_base, private deferred_send {
 public:
   unary_rpc(pipeline_state& state, const method_entry& method, lane& home, void* typed_storage);
 
@@ -15,11 +15,14 @@ public:
   void send_reply(call_status&& status, const google::protobuf::MessageLite* response) override;
 
 private:
+  void send_now() override;
   void arrived(bool ok);
   void finished(bool ok);
   void done(bool ok);
 
   grpc::ByteBuffer request_;
+  grpc::ByteBuffer reply_;     // a reply held back by the lane
+  grpc::Status reply_status_;
   grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_;
   tag<unary_rpc, &unary_rpc::arrived> arrived_tag_{this};
   tag<unary_rpc, &unary_rpc::finished> finished_tag_{this};
