@@ -34,8 +34,34 @@ adaptive_limit_settings adaptive_limit_from(const config& cfg) {
 
 gradient_limit::gradient_limit(const adaptive_limit_settings& s) : s_(s), limit_(s.max) {}
 
+bool gradient_limit::growth::grew(double backlog) {
+  bool up = last >= 0 && backlog >= last * 1.1 && backlog - last >= 2;
+  if (up) {
+    ++steps;
+  } else {
+    steps = 0;
+    settled = std::max(settled * settled_decay, backlog);
+  }
+  last = backlog;
+  outgrown = steps >= 3 && backlog >= 2 * settled + 16;
+  return outgrown;
+}
+
 double gradient_limit::update(std::chrono::nanoseconds mean_rtt, std::chrono::nanoseconds min_rtt,
-                              double peak_in_flight, bool refused, double completed_per_s) {
+                              double peak_in_flight, bool refused, double completed_per_s,
+                              double backlog, std::chrono::nanoseconds length) {
+  bool demand_exceeds_service = refused || backlog < 0;
+  if (backlog >= 0) {
+    auto seconds = static_cast<double>(length.count()) * 1e-9;
+    demand_exceeds_service |= per_window_.grew(backlog);
+    second_backlog_s_ += backlog * seconds;
+    second_s_ += seconds;
+    if (second_s_ >= 1) {
+      per_second_.grew(second_backlog_s_ / second_s_);
+      second_backlog_s_ = second_s_ = 0;
+    }
+    demand_exceeds_service |= per_second_.outgrown;
+  }
   auto lowest = static_cast<double>(min_rtt.count());
   floor_ns_ = floor_ns_ == 0 ? lowest : std::min(floor_ns_ * (1 + s_.floor_creep), lowest);
   auto mean = static_cast<double>(mean_rtt.count());
@@ -45,7 +71,7 @@ double gradient_limit::update(std::chrono::nanoseconds mean_rtt, std::chrono::na
   auto cut = std::max(0.5, s_.tolerance / ratio);
   auto busy_without_queue = completed_per_s * floor_ns_ * 1e-9 * s_.tolerance;
   if (slow_start_) {
-    if (queueing) {
+    if (queueing && demand_exceeds_service) {
       slow_start_ = false;
       limit_ = std::clamp(std::min(peak_in_flight * cut, busy_without_queue), s_.min, s_.max);
     }
@@ -58,6 +84,8 @@ double gradient_limit::update(std::chrono::nanoseconds mean_rtt, std::chrono::na
       limit_ = std::min(s_.max, limit_ + std::sqrt(limit_));
     return limit_;
   }
+  if (!demand_exceeds_service)
+    return limit_; // a queue as long as its clients' windows: bounded, let it be
   limit_ = std::max(s_.min, std::min(limit_ * cut, busy_without_queue));
   return limit_;
 }
@@ -88,7 +116,9 @@ bool adaptive_limiter::try_acquire(clock::time_point now) {
 }
 
 void adaptive_limiter::release(std::chrono::nanoseconds rtt, bool sample, clock::time_point now) {
-  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  auto backlog = in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  backlog_sum_.fetch_add(backlog, std::memory_order_relaxed);
+  answered_.fetch_add(1, std::memory_order_relaxed);
   if (sample) {
     sum_ns_.fetch_add(rtt.count(), std::memory_order_relaxed);
     auto low = min_ns_.load(std::memory_order_relaxed);
@@ -125,11 +155,17 @@ void adaptive_limiter::maybe_update(clock::time_point now) {
   n = samples_.exchange(0, std::memory_order_relaxed);
   auto peak = peak_.exchange(in_flight_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   bool refused = refused_.exchange(false, std::memory_order_relaxed);
+  auto answered = answered_.exchange(0, std::memory_order_relaxed);
+  auto backlog = static_cast<double>(backlog_sum_.exchange(0, std::memory_order_relaxed))
+                 / static_cast<double>(std::max<std::int64_t>(answered, 1));
   auto started = clock::time_point(clock::duration(window_start_.load(std::memory_order_relaxed)));
   auto elapsed = std::chrono::duration<double>(now - started).count();
   auto mean = std::chrono::nanoseconds(sum / n);
   auto limit = limit_math_.update(mean, std::chrono::nanoseconds(low), static_cast<double>(peak),
-                                  refused, static_cast<double>(n) / std::max(elapsed, 1e-6));
+                                  refused, static_cast<double>(n) / std::max(elapsed, 1e-6),
+                                  backlog,
+                                  std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::duration<double>(std::max(elapsed, 1e-6))));
   auto next_window = limit_math_.slow_start() ? s_.window / 5 : s_.window;
   window_start_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   window_end_.store((now + next_window).time_since_epoch().count(), std::memory_order_relaxed);

@@ -17,9 +17,20 @@
 //   learnt, but far too slowly for queueing to pass for normal;
 // - queueing is a mean latency over tolerance x floor and more than a
 //   millisecond above it (less, no client notices);
-// - until queueing is first seen there is no limit (slow start: a pure
-//   delay with thousands in flight is never throttled; its windows are a
-//   fifth as long, so that a sudden overload is caught within
+// - queueing is acted on only while demand exceeds what the method serves:
+//   calls were refused, or the backlog outgrew what it had settled at. The
+//   backlog is the mean number of calls in flight when one is answered; it
+//   outgrows when it rises (by a tenth and by two calls) three windows
+//   running, or three seconds running for an overload too mild to show in
+//   short windows, to more than twice the highest it held without rising,
+//   plus 16. Clients that wait for their answers before sending more (a
+//   pool of N connections, a window of N calls) build a queue no longer
+//   than their N, however it jitters: refusing part of it would turn waits
+//   into errors and serve nobody sooner. An open-loop overload grows its
+//   queue without bound, and outgrows any such mark within a few windows;
+// - until such an overload is first seen there is no limit (slow start: a
+//   pure delay with thousands in flight is never throttled; its windows are
+//   a fifth as long, so that a sudden overload is caught within tens of
 //   milliseconds); then the limit starts from the peak in flight, cut as
 //   below;
 // - a window whose peak in flight stayed under half the limit says nothing
@@ -67,12 +78,16 @@ public:
   explicit gradient_limit(const adaptive_limit_settings& s);
 
   /// One window: its mean and lowest latency, the most calls in flight at
-  /// once during it, whether any call was refused for the limit, and the
-  /// calls completed per second in it (infinity: unknown, no bound).
+  /// once during it, whether any call was refused for the limit, the calls
+  /// completed per second in it (infinity: unknown, no Little's-law bound),
+  /// the mean calls in flight as they were answered (negative: unknown,
+  /// demand taken to exceed service) and the window's length.
   /// Returns the limit.
   double update(std::chrono::nanoseconds mean_rtt, std::chrono::nanoseconds min_rtt,
                 double peak_in_flight, bool refused,
-                double completed_per_s = std::numeric_limits<double>::infinity());
+                double completed_per_s = std::numeric_limits<double>::infinity(),
+                double backlog = -1,
+                std::chrono::nanoseconds length = std::chrono::milliseconds(10));
 
   double limit() const noexcept { return limit_; }
   std::chrono::nanoseconds floor() const noexcept {
@@ -81,10 +96,28 @@ public:
   bool slow_start() const noexcept { return slow_start_; }
 
 private:
+  /// Whether a series of backlogs has outgrown what it settled at before:
+  /// up three steps running, to more than twice the highest it held
+  /// without rising (which fades, so that an old peak does not hide a new
+  /// overload for long), plus 16.
+  struct growth {
+    explicit growth(double decay) : settled_decay(decay) {}
+    double settled_decay;
+    double last = -1;
+    double settled = 0;
+    int steps = 0;
+    bool outgrown = false;
+    bool grew(double backlog);
+  };
+
   adaptive_limit_settings s_;
   double limit_;
   double floor_ns_ = 0;
   bool slow_start_ = true;
+  growth per_window_{0.99};
+  growth per_second_{0.9};
+  double second_backlog_s_ = 0; // backlog x seconds, this second so far
+  double second_s_ = 0;
 };
 
 /// The thread-safe limiter a method's calls pass through.
@@ -115,6 +148,8 @@ private:
   std::atomic<std::int64_t> sum_ns_{0};
   std::atomic<std::int64_t> min_ns_{INT64_MAX};
   std::atomic<std::int64_t> samples_{0};
+  std::atomic<std::int64_t> answered_{0};
+  std::atomic<std::int64_t> backlog_sum_{0}; // calls in flight, summed over answers
   std::atomic<std::int64_t> peak_{0};
   std::atomic<bool> refused_{false};
   std::atomic<clock::rep> window_start_;

@@ -176,7 +176,12 @@ std::optional<call_status> rpc_base::parse(grpc::ByteBuffer& bytes, const char* 
 cancel_reason rpc_base::why_cancelled() const noexcept {
   if (state_.grace_over.load(std::memory_order_acquire))
     return cancel_reason::shutting_down;
-  if (due_.expired())
+  // A client whose deadline passes cancels the stream (RST_STREAM), and its
+  // deadline runs ahead of ours by the request's transit: its cancel can
+  // arrive a moment before our deadline passes. Within that moment it is the
+  // deadline's doing.
+  constexpr auto transit_slack = std::chrono::milliseconds(20);
+  if (due_.expired(deadline::clock::now() + transit_slack))
     return cancel_reason::deadline_exceeded;
   return cancel_reason::client_cancelled;
 }
