@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include <spdlog/spdlog.h>
+
 #include "troupe/rt/config.hpp"
 
 namespace troupe::rt::detail {
@@ -92,8 +94,10 @@ double gradient_limit::update(std::chrono::nanoseconds mean_rtt, std::chrono::na
 
 // -- adaptive_limiter -----------------------------------------------------------
 
-adaptive_limiter::adaptive_limiter(const adaptive_limit_settings& s, clock::time_point now)
+adaptive_limiter::adaptive_limiter(const adaptive_limit_settings& s, clock::time_point now,
+                                   std::string method)
   : s_(s),
+    method_(std::move(method)),
     limit_(static_cast<std::int64_t>(s.max)),
     window_start_(now.time_since_epoch().count()),
     window_end_((now + s.window / 5).time_since_epoch().count()),
@@ -161,11 +165,25 @@ void adaptive_limiter::maybe_update(clock::time_point now) {
   auto started = clock::time_point(clock::duration(window_start_.load(std::memory_order_relaxed)));
   auto elapsed = std::chrono::duration<double>(now - started).count();
   auto mean = std::chrono::nanoseconds(sum / n);
+  bool was_slow_start = limit_math_.slow_start();
   auto limit = limit_math_.update(mean, std::chrono::nanoseconds(low), static_cast<double>(peak),
                                   refused, static_cast<double>(n) / std::max(elapsed, 1e-6),
                                   backlog,
                                   std::chrono::duration_cast<std::chrono::nanoseconds>(
                                     std::chrono::duration<double>(std::max(elapsed, 1e-6))));
+  if (!method_.empty() && spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("{}: window of {:.1f} ms, {} answers, mean {:.2f} ms, lowest {:.2f} ms, peak {} "
+                  "in flight, backlog {:.1f}, {}: limit {}",
+                  method_, elapsed * 1e3, n, mean.count() / 1e6, static_cast<double>(low) / 1e6,
+                  peak, backlog, refused ? "refusals" : "no refusal",
+                  limit_math_.slow_start() ? "none" : std::to_string(static_cast<std::int64_t>(limit)));
+  if (was_slow_start && !limit_math_.slow_start() && !method_.empty())
+    spdlog::warn("{}: overloaded, concurrency limit now {} (mean latency {:.1f} ms over an "
+                 "unloaded {:.1f} ms, {:.0f} calls in flight on average, {} refused); over it, "
+                 "calls end RESOURCE_EXHAUSTED (limits.adaptive.*)",
+                 method_, static_cast<std::int64_t>(limit), mean.count() / 1e6,
+                 static_cast<double>(limit_math_.floor().count()) / 1e6, backlog,
+                 refused ? "some" : "none yet");
   auto next_window = limit_math_.slow_start() ? s_.window / 5 : s_.window;
   window_start_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   window_end_.store((now + next_window).time_since_epoch().count(), std::memory_order_relaxed);

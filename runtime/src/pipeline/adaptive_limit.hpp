@@ -125,7 +125,10 @@ class adaptive_limiter {
 public:
   using clock = std::chrono::steady_clock;
 
-  explicit adaptive_limiter(const adaptive_limit_settings& s, clock::time_point now = clock::now());
+  /// `method` names it in the log line written when the limit first
+  /// engages (empty: no log).
+  explicit adaptive_limiter(const adaptive_limit_settings& s, clock::time_point now = clock::now(),
+                            std::string method = {});
 
   /// Takes a slot, or false when the limit is reached (the call is refused).
   bool try_acquire(clock::time_point now = clock::now());
@@ -142,6 +145,7 @@ private:
   void maybe_update(clock::time_point now);
 
   const adaptive_limit_settings s_;
+  const std::string method_;
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::int64_t> limit_;
   // The window in progress.

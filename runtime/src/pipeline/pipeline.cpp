@@ -148,7 +148,9 @@ void pipeline::install(grpc::ServerBuilder& builder) {
     m.preposted = spec.kind == method_kind::unary ? settings_.unary_preposted
                                                   : settings_.stream_preposted;
     if (spec.adaptive_limit && settings_.adaptive.enabled)
-      m.limiter = std::make_unique<adaptive_limiter>(settings_.adaptive);
+      m.limiter = std::make_unique<adaptive_limiter>(settings_.adaptive,
+                                                     adaptive_limiter::clock::now(),
+                                                     m.info.label);
     m.spec = std::move(spec);
   }
   declared_.clear();
