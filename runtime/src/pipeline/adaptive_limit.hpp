@@ -114,8 +114,8 @@ private:
   double limit_;
   double floor_ns_ = 0;
   bool slow_start_ = true;
-  growth per_window_{0.99};
-  growth per_second_{0.9};
+  growth per_window_{0.998};
+  growth per_second_{0.98};
   double second_backlog_s_ = 0; // backlog x seconds, this second so far
   double second_s_ = 0;
 };
