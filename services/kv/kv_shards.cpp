@@ -331,9 +331,16 @@ void on_tick(shard_actor_ptr self);
 
 // The simulated database latency costs a place in a queue, not a thread and
 // not a timer per call: one timer, armed for the oldest, serves them all.
+// Without a concurrency limit, ops come due on whole milliseconds of the
+// clock (up to 1 ms late), the same instants for every shard: one wake-up of
+// the clock serves every shard's batch, where shards on their own instants
+// woke it (and an actor thread) once per shard.
 void start_latency(shard_actor_ptr self, shard_op op) {
   auto& st = self->state;
-  st.delayed.emplace_back(self->clock().now() + st.latency, std::move(op));
+  auto due = self->clock().now() + st.latency;
+  if (st.concurrency == 0)
+    due = rt::timer_point{std::chrono::ceil<std::chrono::milliseconds>(due.time_since_epoch())};
+  st.delayed.emplace_back(due, std::move(op));
   if (!st.timer.active())
     st.timer = rt::at(self, st.delayed.front().first, [self] { on_tick(self); });
 }
@@ -355,11 +362,8 @@ void next_waiting(shard_actor_ptr self) {
 
 void on_tick(shard_actor_ptr self) {
   auto& st = self->state;
-  // Without a concurrency limit, ops due within a millisecond go in this
-  // batch too: one wake-up per batch instead of one per call.
-  auto horizon =
-    self->clock().now() + (st.concurrency == 0 ? std::chrono::milliseconds(1) : rt::timer_duration{});
-  while (!st.delayed.empty() && st.delayed.front().first <= horizon) {
+  auto now = self->clock().now();
+  while (!st.delayed.empty() && st.delayed.front().first <= now) {
     st.queue.push_back(std::move(st.delayed.front().second));
     st.delayed.pop_front();
   }
