@@ -45,7 +45,7 @@ bool gradient_limit::growth::grew(double backlog) {
     settled = std::max(settled * settled_decay, backlog);
   }
   last = backlog;
-  outgrown = steps >= 3 && backlog >= 2 * settled + 16;
+  outgrown = steps >= 3 && backlog >= 2 * settled + outgrow_margin;
   return outgrown;
 }
 

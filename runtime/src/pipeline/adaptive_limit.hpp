@@ -23,11 +23,15 @@
 //   outgrows when it rises (by a tenth and by two calls) three windows
 //   running, or three seconds running for an overload too mild to show in
 //   short windows, to more than twice the highest it held without rising,
-//   plus 16. Clients that wait for their answers before sending more (a
-//   pool of N connections, a window of N calls) build a queue no longer
-//   than their N, however it jitters: refusing part of it would turn waits
-//   into errors and serve nobody sooner. An open-loop overload grows its
-//   queue without bound, and outgrows any such mark within a few windows;
+//   plus 64 (`outgrow_margin`). Clients that wait for their answers before
+//   sending more (a pool of N connections, a window of N calls) build a
+//   queue no longer than their N, however it jitters: refusing part of it
+//   would turn waits into errors and serve nobody sooner. The margin keeps
+//   such a window of up to 64 calls from passing for an overload even as it
+//   first opens, when nothing has settled yet (a cold database, whose first
+//   commits are slow, on one replica of several that a balancer fills
+//   round-robin). An open-loop overload grows its queue without bound, and
+//   outgrows any such mark within a few windows;
 // - until such an overload is first seen there is no limit (slow start: a
 //   pure delay with thousands in flight is never throttled; its windows are
 //   a fifth as long, so that a sudden overload is caught within tens of
@@ -99,7 +103,8 @@ private:
   /// Whether a series of backlogs has outgrown what it settled at before:
   /// up three steps running, to more than twice the highest it held
   /// without rising (which fades, so that an old peak does not hide a new
-  /// overload for long), plus 16.
+  /// overload for long), plus `outgrow_margin`.
+  static constexpr double outgrow_margin = 64;
   struct growth {
     explicit growth(double decay) : settled_decay(decay) {}
     double settled_decay;
