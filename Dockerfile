@@ -76,8 +76,11 @@ LABEL org.troupe.image=troupe \
 USER troupe
 WORKDIR /data
 VOLUME /data
-EXPOSE 50051
+EXPOSE 50051 9464
+# /metrics on every interface of the container, for a Prometheus on the same
+# network; publish 9464 only where scrapers outside need it.
 ENV TROUPE_SERVER_LISTEN=0.0.0.0:50051 \
+    TROUPE_METRICS_LISTEN=0.0.0.0:9464 \
     TROUPE_KV_PATH=/data/kv.db
 
 # The probe follows the port of TROUPE_SERVER_LISTEN if that is overridden.

@@ -81,7 +81,7 @@ private:
         "user '" + user + "' is over its limit of " + std::to_string(rps_)
           + " messages per second, bursts of " + std::to_string(burst_)
           + " (rate_limit.user_rps, rate_limit.user_burst)",
-        acquired.retry_after));
+        acquired.retry_after, rt::shed_reason::rate_limit));
       return;
     }
     rt::send_inline(outbox_, caf::make_message(std::move(call)));

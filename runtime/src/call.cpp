@@ -60,3 +60,27 @@ call_status call_status::from_cancel(cancel_reason reason) {
 }
 
 } // namespace troupe::rt
+
+namespace troupe::rt {
+
+const char* to_string(shed_reason r) noexcept {
+  switch (r) {
+    case shed_reason::none:
+      return "none";
+    case shed_reason::rate_limit:
+      return "rate_limit";
+    case shed_reason::max_pending:
+      return "max_pending";
+    case shed_reason::adaptive_limit:
+      return "adaptive_limit";
+    case shed_reason::blocking_queue_full:
+      return "blocking_queue_full";
+    case shed_reason::shutting_down:
+      return "shutting_down";
+    case shed_reason::overloaded:
+      break;
+  }
+  return "overloaded";
+}
+
+} // namespace troupe::rt

@@ -91,9 +91,12 @@ void config_schema::add_choice(std::string name, std::string default_value,
        }});
 }
 
-void config_schema::add_address(std::string name, std::string default_value, std::string help) {
+void config_schema::add_address(std::string name, std::string default_value, std::string help,
+                                bool empty_turns_off) {
   add({std::move(name), std::move(default_value), std::move(help),
-       [](const std::string& v, std::string& error) -> std::optional<std::string> {
+       [empty_turns_off](const std::string& v, std::string& error) -> std::optional<std::string> {
+         if (v.empty() && empty_turns_off)
+           return v;
          auto colon = v.rfind(':');
          if (colon == std::string::npos || colon == 0) {
            error = "expected HOST:PORT";

@@ -10,11 +10,14 @@
 #include <unistd.h>
 
 #include "builtin/health_service.hpp"
+#include "metrics/metrics_server.hpp"
+#include "metrics/process_metrics.hpp"
 #include "builtin/reflection_service.hpp"
 #include "cpu_budget.hpp"
 #include "pipeline/pipeline.hpp"
 #include "shutdown_signals.hpp"
 #include "troupe/rt/blocking_pool.hpp"
+#include "troupe/rt/metrics.hpp"
 
 namespace troupe::rt {
 
@@ -49,6 +52,10 @@ void declare_host_config(config_schema& s) {
   s.add_choice("log.level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"},
                "least severe level logged");
   s.add_choice("log.format", "text", {"text", "json"}, "text, or one JSON object per line");
+  s.add_address("metrics.listen", "127.0.0.1:9464",
+                "address of the Prometheus endpoint http://HOST:PORT/metrics; port 0 picks a "
+                "free port, \"\" turns it off",
+                true);
 }
 
 namespace {
@@ -70,6 +77,21 @@ std::string replica_name() {
 int transport_limit(std::size_t ours) {
   auto slack = std::max<std::size_t>(ours, 64 * 1024);
   return static_cast<int>(std::min<std::size_t>(ours + slack, 2u * 1024 * 1024 * 1024 - 1));
+}
+
+void register_host_metrics(metrics::registry& m, const blocking_pool& blocking,
+                           const detail::pipeline& pipeline) {
+  m.gauge_fn("troupe_build_info", "Always 1; the labels say which troupe this is.",
+             {{"version", TROUPE_VERSION}}, [] { return 1.0; });
+  m.gauge_fn("troupe_blocking_pool_queued_jobs",
+             "Blocking jobs waiting for a thread (runtime.blocking_queue bounds it).", {},
+             [&blocking] { return static_cast<double>(blocking.queued()); });
+  m.gauge_fn("troupe_blocking_pool_busy_threads", "Blocking threads running a job.", {},
+             [&blocking] { return static_cast<double>(blocking.running()); });
+  m.gauge_fn("troupe_blocking_pool_threads", "Blocking threads (runtime.blocking_threads).", {},
+             [&blocking] { return static_cast<double>(blocking.threads()); });
+  m.gauge_fn("troupe_server_open_calls", "Calls in flight over all methods.", {},
+             [&pipeline] { return static_cast<double>(pipeline.open_calls()); });
 }
 
 } // namespace
@@ -100,6 +122,8 @@ int run_host(const config& cfg, service_list user_services, host_options options
   detail::pipeline pipeline{system, ps};
   for (auto& i : options.interceptors)
     pipeline.add_interceptor(i);
+  metrics::registry service_metrics;
+  register_host_metrics(service_metrics, blocking, pipeline);
 
   auto health = std::make_unique<detail::health_service>();
   auto* health_ptr = health.get();
@@ -116,7 +140,7 @@ int run_host(const config& cfg, service_list user_services, host_options options
       services[i]->stop();
   };
   for (auto& s : services) {
-    service_context ctx{system, cfg, blocking, shutdown.token(), pipeline};
+    service_context ctx{system, cfg, blocking, shutdown.token(), pipeline, service_metrics};
     try {
       s->start(ctx);
       ++started;
@@ -154,6 +178,27 @@ int run_host(const config& cfg, service_list user_services, host_options options
     return 1;
   }
   pipeline.start();
+  detail::metrics_server metrics_endpoint;
+  if (auto at = cfg.get_string("metrics.listen"); !at.empty()) {
+    std::string error;
+    int mport = metrics_endpoint.start(
+      at,
+      [&](std::string& out) {
+        pipeline.write_metrics(out);
+        service_metrics.write_text(out);
+        detail::write_process_metrics(out);
+      },
+      error);
+    if (mport == 0) {
+      spdlog::error("cannot serve metrics on {} (metrics.listen): {}", at, error);
+      server->Shutdown(std::chrono::system_clock::now());
+      server->Wait();
+      stop_started();
+      pipeline.stop(std::chrono::seconds(2));
+      return 1;
+    }
+    spdlog::info("metrics on http://{}:{}/metrics", listen_host(at), mport);
+  }
   health_ptr->set_all(pipeline.service_names(), true);
 
   spdlog::info("troupe {} listening on {}:{} with {} lanes ({}) and {}", TROUPE_VERSION,
@@ -207,6 +252,7 @@ int run_host(const config& cfg, service_list user_services, host_options options
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
     std::chrono::steady_clock::now() - started_at);
   spdlog::info("gRPC server drained in {} ms", took.count());
+  metrics_endpoint.stop();
   stop_started();
   pipeline.stop(std::chrono::seconds(2));
   blocking.stop();

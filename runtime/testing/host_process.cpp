@@ -1,5 +1,6 @@
 #include "troupe/rt/testing/host_process.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <fcntl.h>
 #include <fstream>
@@ -94,17 +95,25 @@ host_process::host_process(std::string binary, std::vector<std::string> args,
                            std::map<std::string, std::string> env) {
   args.push_back("--server-listen");
   args.push_back("127.0.0.1:0");
+  // Hosts started side by side must not fight over the default 9464.
+  if (std::find(args.begin(), args.end(), "--metrics-listen") == args.end()) {
+    args.push_back("--metrics-listen");
+    args.push_back("127.0.0.1:0");
+  }
   log_path_ = temp_path("host");
   auto out = temp_path("host-out");
   pid_ = spawn(binary, args, env, out, log_path_);
   unlink(out.c_str());
   static const std::regex listening(R"(listening on [0-9.]+:([0-9]+))");
+  static const std::regex metrics_at(R"(metrics on http://[0-9.]+:([0-9]+)/metrics)");
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < until) {
     std::smatch m;
     auto text = read_file(log_path_);
     if (std::regex_search(text, m, listening)) {
       port_ = std::stoi(m[1]);
+      if (std::regex_search(text, m, metrics_at))
+        metrics_port_ = std::stoi(m[1]);
       return;
     }
     if (!running()) {

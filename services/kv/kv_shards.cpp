@@ -6,12 +6,14 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <deque>
 #include <variant>
 
 #include "kv/shard_messages.hpp"
 #include "kv/storage/storage.hpp"
 #include "troupe/rt/blocking_pool.hpp"
+#include "troupe/rt/metrics.hpp"
 #include "troupe/rt/select.hpp"
 #include "troupe/rt/service.hpp"
 #include "troupe/rt/timers.hpp"
@@ -27,8 +29,13 @@ using shard_op = std::variant<get_call, put_call, delete_call, multi_get_part, s
 
 // The storage handle of one shard. Only the shard's current storage call
 // touches it (the shard runs one at a time), on whichever thread runs it.
+constexpr const char* op_names[std::variant_size_v<shard_op>] = {"get", "put", "delete",
+                                                                 "multi_get", "scan"};
+
 struct storage_slot {
   std::unique_ptr<storage> handle;
+  // troupe_kv_storage_duration_seconds, by op (the variant's index).
+  std::array<rt::metrics::histogram*, std::variant_size_v<shard_op>> took{};
   std::function<std::unique_ptr<storage>()> open;
   std::chrono::steady_clock::time_point next_attempt{};
   std::chrono::milliseconds backoff{100};
@@ -182,6 +189,14 @@ void run(scan_part& p, storage& s) {
 
 /// Runs `op` against the slot and answers it.
 void execute(storage_slot& slot, shard_op& op) {
+  struct timed {
+    rt::metrics::histogram* into;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    ~timed() {
+      into->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                      .count());
+    }
+  } timing{slot.took[op.index()]};
   auto* s = slot.get();
   if (s == nullptr) {
     refuse(op, rt::call_status::of(rt::status_code::unavailable, "storage is unavailable"));
@@ -249,7 +264,8 @@ rt::call_status shed_status(const shard_state& st) {
   return rt::call_status::overloaded("kv shard " + std::to_string(st.index) + " has "
                                        + std::to_string(st.max_pending)
                                        + " calls pending (kv.max_pending)",
-                                     std::chrono::milliseconds(pushback));
+                                     std::chrono::milliseconds(pushback),
+                                     rt::shed_reason::max_pending);
 }
 
 void run_on_pool(shard_actor_ptr self, shard_op op);
@@ -301,7 +317,7 @@ void run_on_pool(shard_actor_ptr self, shard_op op) {
       if (pool->try_submit(std::move(job)) != rt::submit_result::accepted) {
         refuse(*shared, rt::call_status::overloaded(
                           "blocking pool queue is full (runtime.blocking_queue)",
-                          std::chrono::milliseconds(100)));
+                          std::chrono::milliseconds(100), rt::shed_reason::blocking_queue_full));
         done(false);
         caf::anon_send(me, done_atom::value);
       }
@@ -424,6 +440,13 @@ kv_shards::kv_shards(rt::service_context& ctx, kv_settings settings)
   auto& s = settings_;
   for (std::uint32_t i = 0; i < s.shards; ++i) {
     auto slot = std::make_shared<storage_slot>();
+    for (std::size_t op = 0; op < slot->took.size(); ++op)
+      slot->took[op] = &ctx.metrics().histogram(
+        "troupe_kv_storage_duration_seconds",
+        "kv storage calls by backend and op, from the shard's start of the call to its answer "
+        "(on the blocking pool for sqlite and postgres, in the shard for memory; "
+        "kv.latency_ms not included).",
+        rt::metrics::latency_buckets(), {{"backend", s.backend}, {"op", op_names[op]}});
     shard_slot where{i, s.shards};
     rt::blocking_pool* pool = &ctx.blocking();
     if (s.backend == "memory") {

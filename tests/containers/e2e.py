@@ -291,6 +291,7 @@ def phase_image():
     check(cfg["Entrypoint"] == ["troupe", "serve"], "entrypoint is %s", cfg["Entrypoint"])
     check("/data" in (cfg["Volumes"] or {}), "no /data volume")
     check("50051/tcp" in (cfg["ExposedPorts"] or {}), "50051 not exposed")
+    check("9464/tcp" in (cfg["ExposedPorts"] or {}), "9464 (/metrics) not exposed")
     check(cfg.get("Healthcheck"), "no HEALTHCHECK")
     env = dict(e.split("=", 1) for e in cfg["Env"])
     check(env.get("TROUPE_SERVER_LISTEN") == "0.0.0.0:50051", "TROUPE_SERVER_LISTEN=%s",
@@ -343,6 +344,25 @@ def phase_distribution():
     check(len(by_rep) == 3, "calls reached %d replicas, not 3: %s", len(by_rep), dict(by_rep))
     for name, n in by_rep.items():
         check(n >= 0.2 * total, "replica %s served %d calls, less than 20%%", name, n)
+    # Each replica's /metrics counts at least the calls it answered here.
+    for rep in reps:
+        name = names.get(rep["hostname"], rep["hostname"])
+        started = kv_calls_started(rep["ip"])
+        say("  %s /metrics: %d kv Get+Put started", name, started)
+        check(started >= by_rep.get(name, 0), "replica %s counts %d kv calls in /metrics, "
+              "served %d", name, started, by_rep.get(name, 0))
+
+
+def kv_calls_started(ip):
+    """grpc_server_call_started_total for kv Get and Put on a replica."""
+    with urllib.request.urlopen("http://%s:9464/metrics" % ip, timeout=5) as r:
+        text = r.read().decode()
+    total = 0
+    for line in text.splitlines():
+        for m in ("troupe.kv.v1.KeyValue/Get", "troupe.kv.v1.KeyValue/Put"):
+            if line.startswith('grpc_server_call_started_total{grpc_method="%s"}' % m):
+                total += int(float(line.split()[-1]))
+    return total
 
 
 def phase_shared_storage():

@@ -74,6 +74,10 @@ class Server:
         for k in list(full_env):
             if k.startswith("TROUPE_") and k not in (env or {}):
                 del full_env[k]
+        if "--metrics-listen" not in args:
+            # Servers started side by side must not fight over 9464.
+            args = (*args, "--metrics-listen", "127.0.0.1:0")
+        self.metrics_port = None
         self.proc = subprocess.Popen(
             [BINARY, "serve", "--server-listen", "127.0.0.1:0", *args],
             stdout=subprocess.DEVNULL, stderr=self.log_file, env=full_env)
@@ -83,6 +87,9 @@ class Server:
             if m:
                 self.port = int(m.group(1))
                 self.target = "127.0.0.1:%d" % self.port
+                mm = re.search(r"metrics on http://[0-9.]+:(\d+)/metrics", self.log())
+                if mm:
+                    self.metrics_port = int(mm.group(1))
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError("troupe exited with %s:\n%s" % (self.proc.returncode, self.log()))
@@ -92,6 +99,13 @@ class Server:
     def log(self):
         with open(self.log_file.name) as f:
             return f.read()
+
+    def scrape(self):
+        """The body of GET /metrics."""
+        import urllib.request
+        url = "http://127.0.0.1:%d/metrics" % self.metrics_port
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.read().decode()
 
     def channel(self, options=()):
         return grpc.insecure_channel(self.target, options=list(options))

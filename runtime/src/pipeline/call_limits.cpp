@@ -14,7 +14,7 @@ std::optional<call_status> over_limit(const acquire_result& r, const char* which
   if (r.granted)
     return std::nullopt;
   return call_status::overloaded(std::string("rate limit exceeded (") + which + ")",
-                                 r.retry_after);
+                                 r.retry_after, shed_reason::rate_limit);
 }
 
 } // namespace

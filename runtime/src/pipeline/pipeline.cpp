@@ -48,18 +48,25 @@ private:
       return;
     }
     (new unknown_rpc(state_, service_, home_))->post();
+    started_ = std::chrono::steady_clock::now();
+    state_.unknown_methods->started(home_.index());
     ctx_.AddTrailingMetadata("troupe-replica", state_.replica);
     stream_.Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                 "method " + ctx_.method() + " is not served here"),
                    &finished_tag_);
   }
-  void finished(bool) { delete this; }
+  void finished(bool) {
+    state_.unknown_methods->ended(home_.index(), status_code::unimplemented, shed_reason::none,
+                                  std::chrono::steady_clock::now() - started_, 0, 0);
+    delete this;
+  }
 
   pipeline_state& state_;
   grpc::AsyncGenericService& service_;
   lane& home_;
   grpc::GenericServerContext ctx_;
   grpc::GenericServerAsyncReaderWriter stream_;
+  std::chrono::steady_clock::time_point started_{};
   tag<unknown_rpc, &unknown_rpc::arrived> arrived_tag_{this};
   tag<unknown_rpc, &unknown_rpc::finished> finished_tag_{this};
 };
@@ -77,6 +84,7 @@ pipeline::pipeline(caf::actor_system& system, pipeline_settings settings)
   state_.replica = settings_.replica;
   state_.max_message_bytes = settings_.max_message_bytes;
   state_.limits.configure(settings_.limits);
+  state_.unknown_methods = std::make_unique<method_metrics>("other", settings_.lanes);
 }
 
 pipeline::~pipeline() {
@@ -151,6 +159,7 @@ void pipeline::install(grpc::ServerBuilder& builder) {
       m.limiter = std::make_unique<adaptive_limiter>(settings_.adaptive,
                                                      adaptive_limiter::clock::now(),
                                                      m.info.label);
+    m.metrics = std::make_unique<method_metrics>(m.info.label, settings_.lanes);
     m.spec = std::move(spec);
   }
   declared_.clear();
@@ -175,6 +184,14 @@ void pipeline::start() {
   }
   for (auto& l : lanes_)
     threads_.emplace_back([lp = l.get()] { lp->run(); });
+}
+
+void pipeline::write_metrics(std::string& out) const {
+  std::vector<const method_metrics*> all;
+  for (const auto& m : methods_)
+    all.push_back(m.metrics.get());
+  all.push_back(state_.unknown_methods.get());
+  write_call_metrics(all, out);
 }
 
 std::vector<std::string> pipeline::service_names() const {

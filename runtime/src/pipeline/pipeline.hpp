@@ -55,6 +55,10 @@ public:
   /// After the server started: posts requests and starts the lanes.
   void start();
 
+  /// The per-method families (grpc_server_*, troupe_server_*), in the
+  /// Prometheus text format. Safe from any thread once installed.
+  void write_metrics(std::string& out) const;
+
   /// Full names of the gRPC services served, sorted.
   std::vector<std::string> service_names() const;
 

@@ -118,6 +118,7 @@ void rpc_base::begin() {
   due_ = d == std::chrono::system_clock::time_point::max() ? deadline::never()
                                                            : deadline::from_system(d);
   typed_ = method_.spec.construct(typed_storage_, this, this, due_, &method_.spec);
+  method_.metrics->started(home_.index());
   state_.open_calls.fetch_add(1, std::memory_order_relaxed);
   home_.track(this);
 }
@@ -125,8 +126,11 @@ void rpc_base::begin() {
 std::optional<call_status> rpc_base::admit() {
   // Between SIGTERM and the server's own shutdown the port still accepts:
   // new calls are refused here so that only calls already in flight finish.
-  if (state_.draining.load(std::memory_order_acquire))
-    return call_status::from_cancel(cancel_reason::shutting_down);
+  if (state_.draining.load(std::memory_order_acquire)) {
+    auto refused = call_status::from_cancel(cancel_reason::shutting_down);
+    refused.shed = shed_reason::shutting_down;
+    return refused;
+  }
   if (state_.limits.active())
     if (auto limited = state_.limits.admit(method_.info.label, ctx_.peer()))
       return limited;
@@ -135,7 +139,7 @@ std::optional<call_status> rpc_base::admit() {
       return call_status::overloaded(method_.info.label + " is at its adaptive concurrency limit ("
                                        + std::to_string(limiter->limit())
                                        + " calls in flight; limits.adaptive.*)",
-                                     limiter->pushback());
+                                     limiter->pushback(), shed_reason::adaptive_limit);
     holds_slot_.store(true, std::memory_order_relaxed);
   }
   for (auto& i : state_.interceptors)
@@ -160,6 +164,7 @@ void rpc_base::refuse(call_status status) {
 
 std::optional<call_status> rpc_base::parse(grpc::ByteBuffer& bytes, const char* what) {
   auto size = bytes.Length();
+  bytes_received_ += size;
   if (size > state_.max_message_bytes)
     return call_status::of(status_code::resource_exhausted,
                            std::string(what) + ": " + std::to_string(size) + " bytes, more than "
@@ -205,8 +210,10 @@ void rpc_base::over(cancel_reason reason) {
   state_.open_calls.fetch_sub(1, std::memory_order_release);
   // A client that went away says nothing about how long calls take here.
   release_slot(reason != cancel_reason::client_cancelled);
+  auto took = std::chrono::steady_clock::now() - started_;
+  method_.metrics->ended(home_.index(), told_code_, told_shed_, took, bytes_received_,
+                         bytes_sent_);
   if (!state_.interceptors.empty()) {
-    auto took = std::chrono::steady_clock::now() - started_;
     call_status told = call_status::of(told_code_, told_message_);
     for (auto& i : state_.interceptors)
       i->after(*this, told, took);
@@ -219,6 +226,7 @@ void rpc_base::record(const call_status& status) {
     return;
   recorded_ = true;
   told_code_ = status.code;
+  told_shed_ = status.shed;
   if (!state_.interceptors.empty())
     told_message_ = status.message;
 }
@@ -254,8 +262,11 @@ std::optional<std::string_view> rpc_base::metadata(std::string_view key) const {
 }
 
 call_status rpc_base::dropped_status() const {
-  if (state_.draining.load(std::memory_order_acquire))
-    return call_status::from_cancel(cancel_reason::shutting_down);
+  if (state_.draining.load(std::memory_order_acquire)) {
+    auto refused = call_status::from_cancel(cancel_reason::shutting_down);
+    refused.shed = shed_reason::shutting_down;
+    return refused;
+  }
   return call_status::of(status_code::internal,
                          method_.info.label + ": the service dropped the call without answering");
 }

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics/call_metrics.hpp"
 #include "pipeline/lane.hpp"
 #include "troupe/rt/call.hpp"
 #include "pipeline/adaptive_limit.hpp"
@@ -37,6 +38,7 @@ struct method_entry {
   int index = 0;       // in its raw_service
   std::size_t preposted = 0; // requests kept waiting per lane
   std::unique_ptr<adaptive_limiter> limiter; // null: the method has none
+  std::unique_ptr<method_metrics> metrics;
 };
 
 /// What all calls of one host share.
@@ -45,6 +47,7 @@ struct pipeline_state {
   std::size_t max_message_bytes = 4 * 1024 * 1024;
   call_limits limits;
   std::vector<std::shared_ptr<interceptor>> interceptors;
+  std::unique_ptr<method_metrics> unknown_methods; // grpc_method="other"
 
   std::atomic<bool> draining{false};   // new calls are refused
   std::atomic<bool> grace_over{false}; // calls still open are being ended
@@ -146,7 +149,10 @@ protected:
   std::chrono::steady_clock::time_point started_{};
   deadline due_;
   status_code told_code_ = status_code::ok;
+  shed_reason told_shed_ = shed_reason::none;
   std::string told_message_;
+  std::uint64_t bytes_received_ = 0; // message bytes, for /metrics
+  std::uint64_t bytes_sent_ = 0;
   bool recorded_ = false;
   std::atomic<bool> holds_slot_{false}; // of the method's adaptive limit
 

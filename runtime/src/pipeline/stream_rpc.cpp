@@ -202,6 +202,7 @@ void stream_rpc::write_front_locked() {
     stream_.SendInitialMetadata(&write_tag_);
     return;
   }
+  bytes_sent_ += front.bytes.Length();
   grpc::WriteOptions opts;
   // More is queued: let gRPC coalesce this write with the next ones.
   if (queue_.size() > 1)
@@ -286,6 +287,7 @@ void stream_rpc::start_finish_locked() {
   add_trailers(final_);
   typed_->base().add_ref(); // for the finish tag
   if (final_.ok() && final_message_) {
+    bytes_sent_ += final_message_->Length();
     stream_.WriteAndFinish(*final_message_, grpc::WriteOptions(), grpc::Status::OK, &finish_tag_);
     return;
   }

@@ -42,6 +42,8 @@ void unary_rpc::send_reply(call_status&& status, const google::protobuf::Message
     if (status.ok())
       status = call_status::of(status_code::internal, "response could not be serialized");
     reply_status_ = to_grpc(status);
+  } else {
+    bytes_sent_ += reply_.Length();
   }
   if (auto* here = lane::current()) {
     here->defer(this);

@@ -428,7 +428,7 @@ var listening = regexp.MustCompile(`listening on [0-9.]+:(\d+)`)
 func startServer(binary string, args ...string) (*server, error) {
 	s := &server{exited: make(chan struct{})}
 	s.cmd = exec.Command(binary, append([]string{"serve", "--server-listen", "127.0.0.1:0",
-		"--kv-backend", "memory"}, args...)...)
+		"--metrics-listen", "127.0.0.1:0", "--kv-backend", "memory"}, args...)...)
 	// The server dies with this program, even when a watchdog or a panic ends it.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	for _, kv := range os.Environ() {

@@ -170,7 +170,8 @@ class Server {
     this.log = '';
     this.exit = new Promise((resolve) => {
       this.proc = childProcess.spawn(BINARY,
-        ['serve', '--server-listen', '127.0.0.1:0', '--kv-backend', 'memory', ...args],
+        ['serve', '--server-listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
+         '--kv-backend', 'memory', ...args],
         { env, stdio: ['ignore', 'ignore', 'pipe'] });
       liveServers.add(this);
       this.proc.on('exit', (code, signal) => {

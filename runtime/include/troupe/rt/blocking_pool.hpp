@@ -128,7 +128,7 @@ submit_result run_blocking(blocking_pool& pool, const call_ptr<Call>& call, Work
         "all " + std::to_string(pool.threads()) + " blocking threads are busy and "
           + std::to_string(pool.queue_capacity())
           + " jobs wait (runtime.blocking_threads, runtime.blocking_queue)",
-        pushback);
+        pushback, shed_reason::blocking_queue_full);
       break;
     case submit_result::stopped:
       refused = call_status::from_cancel(cancel_reason::shutting_down);

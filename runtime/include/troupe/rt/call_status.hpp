@@ -4,6 +4,8 @@
 // code compiles fast; the pipeline maps it to grpc::Status in one place.
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,26 +35,44 @@ enum class status_code {
   unauthenticated = 16,
 };
 
+/// Why a call was shed, counted per method in troupe_server_calls_shed_total.
+enum class shed_reason : std::uint8_t {
+  none,
+  rate_limit,          // limits.method_rps / limits.peer_rps
+  max_pending,         // a service's own queue bound (e.g. kv.max_pending)
+  adaptive_limit,      // the method's adaptive concurrency limit
+  blocking_queue_full, // runtime.blocking_queue
+  shutting_down,       // new calls after SIGTERM
+  overloaded,          // any other load shedding
+};
+inline constexpr std::size_t shed_reasons = 7;
+/// "rate_limit", "max_pending", ...: the metric's `reason` label.
+const char* to_string(shed_reason r) noexcept;
+
 struct call_status {
   status_code code = status_code::ok;
   std::string message;
   /// When >= 0, sent as trailing metadata `grpc-retry-pushback-ms`.
   std::chrono::milliseconds retry_pushback{-1};
   std::vector<std::pair<std::string, std::string>> trailers;
+  shed_reason shed = shed_reason::none;
 
   bool ok() const { return code == status_code::ok; }
 
   static call_status success() { return {}; }
   /// Bad input: the message always starts with the field's name.
   static call_status invalid_argument(const std::string& field, const std::string& why) {
-    return {status_code::invalid_argument, field + ": " + why, std::chrono::milliseconds(-1), {}};
+    return {status_code::invalid_argument, field + ": " + why, std::chrono::milliseconds(-1), {},
+            shed_reason::none};
   }
   /// Load shedding and rate limits: tells the client when to try again.
-  static call_status overloaded(std::string what, std::chrono::milliseconds pushback) {
-    return {status_code::resource_exhausted, std::move(what), pushback, {}};
+  /// `why` is what /metrics counts it as.
+  static call_status overloaded(std::string what, std::chrono::milliseconds pushback,
+                                shed_reason why = shed_reason::overloaded) {
+    return {status_code::resource_exhausted, std::move(what), pushback, {}, why};
   }
   static call_status of(status_code code, std::string message) {
-    return {code, std::move(message), std::chrono::milliseconds(-1), {}};
+    return {code, std::move(message), std::chrono::milliseconds(-1), {}, shed_reason::none};
   }
   /// The status a call gets when it ends for `reason` before it was answered.
   static call_status from_cancel(cancel_reason reason);

@@ -40,7 +40,9 @@ public:
   void add_choice(std::string name, std::string default_value,
                   std::vector<std::string> choices, std::string help);
   /// host:port with a port in 0..65535 (0 picks a free port).
-  void add_address(std::string name, std::string default_value, std::string help);
+  /// HOST:PORT; with `empty_turns_off`, "" is valid too and means off.
+  void add_address(std::string name, std::string default_value, std::string help,
+                   bool empty_turns_off = false);
 
   const config_key* find(const std::string& name) const;
   const std::map<std::string, config_key>& keys() const { return keys_; }

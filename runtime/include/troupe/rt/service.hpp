@@ -42,6 +42,9 @@ namespace troupe::rt {
 class blocking_pool;
 class config;
 class config_schema;
+namespace metrics {
+class registry;
+} // namespace metrics
 
 namespace detail {
 
@@ -196,9 +199,10 @@ private:
 class service_context {
 public:
   service_context(caf::actor_system& system, const config& cfg, blocking_pool& blocking,
-                  cancel_token shutdown, detail::method_registry& registry)
+                  cancel_token shutdown, detail::method_registry& registry,
+                  metrics::registry& metrics)
     : system_(system), cfg_(cfg), blocking_(blocking), shutdown_(std::move(shutdown)),
-      registry_(registry) {}
+      registry_(registry), metrics_(metrics) {}
 
   caf::actor_system& system() const noexcept { return system_; }
   const config& cfg() const noexcept { return cfg_; }
@@ -208,6 +212,9 @@ public:
   /// work of the service's own (background jobs), not for calls, which the
   /// pipeline ends.
   cancel_token shutdown_token() const { return shutdown_; }
+  /// The service's own metrics, served on the host's /metrics beside the
+  /// per-method ones the pipeline keeps; see metrics.hpp.
+  metrics::registry& metrics() const noexcept { return metrics_; }
 
   /// Declares methods of the gRPC service `full_name`, e.g.
   /// "troupe.kv.v1.KeyValue".
@@ -224,6 +231,7 @@ private:
   blocking_pool& blocking_;
   cancel_token shutdown_;
   detail::method_registry& registry_;
+  metrics::registry& metrics_;
 };
 
 /// One service the host runs: its actors, its storage, the methods it

@@ -42,6 +42,8 @@ public:
   host_process& operator=(const host_process&) = delete;
 
   int port() const { return port_; }
+  /// The port of its /metrics endpoint; 0 when it serves none.
+  int metrics_port() const { return metrics_port_; }
   /// The host's process id (e.g. to read its /proc entries).
   int pid() const { return pid_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -59,6 +61,7 @@ public:
 private:
   int pid_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::string log_path_;
   std::optional<int> exit_code_;
 };
