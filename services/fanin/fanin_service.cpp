@@ -32,6 +32,9 @@ public:
                "largest event payload a producer may publish");
     s.add_uint("fanin.max_topics", 10000, 1, 10'000'000,
                "topics that may exist (never deleted); more are refused RESOURCE_EXHAUSTED");
+    s.add_uint("fanin.metrics_topics", 20, 0, 10'000,
+               "topics with their own series in /metrics (the first ones created); the "
+               "others are counted together as topic=\"other\"");
     s.add_uint("fanin.topic_delay_ms", 0, 0, 600000,
                "simulated processing time after each batch a topic takes in (a timer, not a "
                "thread): a deliberately slow topic, to watch producers being throttled");
@@ -46,7 +49,8 @@ public:
     s.max_payload_bytes = cfg.get_uint("fanin.max_payload_bytes");
     s.max_topics = cfg.get_uint("fanin.max_topics");
     s.topic_delay = std::chrono::milliseconds(cfg.get_uint("fanin.topic_delay_ms"));
-    topics_ = std::make_unique<fanin_topics>(ctx.system(), s);
+    s.metrics_topics = cfg.get_uint("fanin.metrics_topics");
+    topics_ = std::make_unique<fanin_topics>(ctx.system(), s, ctx.metrics());
     auto& topics = *topics_;
 
     auto api = ctx.serve<v1::FanIn>();

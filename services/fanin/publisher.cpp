@@ -15,7 +15,8 @@ std::int64_t unix_nanos_now() {
 
 } // namespace
 
-publisher::publisher(topic_lookup lookup) : lookup_(std::move(lookup)) {}
+publisher::publisher(topic_lookup lookup, rt::metrics::counter* throttled)
+  : lookup_(std::move(lookup)), throttled_(throttled) {}
 
 void publisher::attach(stream_ptr stream) {
   stream_ = std::move(stream);
@@ -63,6 +64,8 @@ void publisher::offer(std::shared_ptr<topic_inlet> topic, inbound_ptr event) {
       end(rt::call_status::from_cancel(rt::cancel_reason::shutting_down));
       return;
     case rt::send_result::full:
+      if (throttled_ != nullptr)
+        throttled_->add();
       // No credit is granted until the held message is in: the stream stops
       // being read. A weak reference, so a producer that goes away while
       // waiting is freed at once and its callback becomes a no-op.

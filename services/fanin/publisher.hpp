@@ -17,6 +17,7 @@
 #include "troupe/fanin/v1/fanin.pb.h"
 #include "troupe/rt/client_stream.hpp"
 #include "troupe/rt/call.hpp"
+#include "troupe/rt/metrics.hpp"
 
 namespace troupe::fanin {
 
@@ -25,7 +26,8 @@ class publisher final : public rt::client_stream_handler<v1::PublishRequest>,
 public:
   using stream_ptr = rt::client_streaming<v1::PublishRequest, v1::PublishResponse>;
 
-  explicit publisher(topic_lookup lookup);
+  /// `throttled` (may be null) counts the times a full topic stops the stream.
+  explicit publisher(topic_lookup lookup, rt::metrics::counter* throttled = nullptr);
 
   /// Becomes the call's consumer and allows the first read.
   void attach(stream_ptr stream);
@@ -51,6 +53,7 @@ private:
   void end(rt::call_status status);
 
   topic_lookup lookup_;
+  rt::metrics::counter* const throttled_;
   stream_ptr stream_;
 
   // Only on_message touches these, and the reactor never runs it

@@ -7,12 +7,14 @@
 namespace troupe::fanin {
 
 subscription::subscription(std::uint64_t id, stream_ptr stream, std::vector<std::string> topics,
-                           std::size_t buffer, notify_fn notify)
+                           std::size_t buffer, notify_fn notify,
+                           rt::metrics::counter* cutoffs)
   : id_(id),
     stream_(std::move(stream)),
     topics_(std::move(topics)),
     buffer_(buffer),
     notify_(std::move(notify)),
+    cutoffs_(cutoffs),
     delivered_(topics_.size(), 0),
     known_(topics_.size(), false),
     unregistered_(topics_.size()),
@@ -72,6 +74,8 @@ subscription::outcome subscription::deliver(std::size_t slot, const encoded_even
         + "'; resubscribe with start_after from the troupe-last-seq-<topic> trailers");
     claim_end_locked(status, true);
   }
+  if (cutoffs_ != nullptr)
+    cutoffs_->add();
   stream_->finish(std::move(status));
   return outcome::ended;
 }
@@ -121,6 +125,8 @@ void subscription::cut_off(std::string why) {
     if (!claim_end_locked(status, true))
       return;
   }
+  if (cutoffs_ != nullptr)
+    cutoffs_->add();
   stream_->finish(std::move(status));
 }
 

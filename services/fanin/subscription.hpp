@@ -21,6 +21,7 @@
 
 #include "fanin/encoded_event.hpp"
 #include "troupe/rt/call_status.hpp"
+#include "troupe/rt/metrics.hpp"
 #include "troupe/rt/server_stream.hpp"
 
 namespace troupe::fanin {
@@ -38,8 +39,9 @@ public:
   /// How a signal reaches the topic of `slot` (a message to its actor).
   using notify_fn = std::function<void(std::size_t slot, sub_signal)>;
 
+  /// `cutoffs` (may be null) counts the times this stream is cut off.
   subscription(std::uint64_t id, stream_ptr stream, std::vector<std::string> topics,
-               std::size_t buffer, notify_fn notify);
+               std::size_t buffer, notify_fn notify, rt::metrics::counter* cutoffs = nullptr);
 
   std::uint64_t id() const noexcept { return id_; }
   std::size_t size() const noexcept { return topics_.size(); }
@@ -88,6 +90,7 @@ private:
   const std::vector<std::string> topics_;
   const std::size_t buffer_;
   const notify_fn notify_;
+  rt::metrics::counter* const cutoffs_;
 
   mutable std::mutex mtx_;
   std::vector<std::uint64_t> delivered_; // per slot

@@ -4,8 +4,8 @@
 
 namespace troupe::fanin {
 
-topic_state::topic_state(std::string name, std::size_t retention)
-  : ring_(std::move(name), retention) {}
+topic_state::topic_state(std::string name, std::size_t retention, topic_counters counters)
+  : ring_(std::move(name), retention), counters_(counters) {}
 
 void topic_state::add(const std::shared_ptr<subscription>& sub, std::size_t slot,
                       std::optional<std::uint64_t> start_after) {
@@ -66,7 +66,10 @@ void topic_state::remove(std::uint64_t sub_id) {
 }
 
 void topic_state::append(inbound_event&& event) {
+  if (ring_.size() == ring_.capacity())
+    bump(counters_.evicted);
   ring_.append(std::move(event.payload), std::move(event.producer), event.unix_nanos);
+  bump(counters_.accepted);
 }
 
 void topic_state::fan_out() {
@@ -127,6 +130,17 @@ void topic_state::erase(std::uint64_t sub_id) {
 }
 
 bool topic_state::advance(entry& e, bool live) {
+  // Counted once per call, not per event: one atomic add for a whole batch.
+  struct tally {
+    const topic_counters& to;
+    bool live;
+    std::uint64_t n = 0;
+    ~tally() {
+      bump(to.delivered, n);
+      if (!live)
+        bump(to.replayed, n);
+    }
+  } delivered{counters_, live};
   while (e.next <= ring_.last_seq()) {
     const auto* event = ring_.find(e.next);
     if (event == nullptr) {
@@ -138,6 +152,7 @@ bool topic_state::advance(entry& e, bool live) {
     switch (e.sub->deliver(e.slot, *event, live)) {
       case subscription::outcome::accepted:
         ++e.next;
+        ++delivered.n;
         break;
       case subscription::outcome::full:
         e.waiting = true;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "fanin/event_ring.hpp"
+#include "fanin/fanin_metrics.hpp"
 #include "fanin/inbound.hpp"
 #include "fanin/subscription.hpp"
 
@@ -27,7 +28,7 @@ namespace troupe::fanin {
 
 class topic_state {
 public:
-  topic_state(std::string name, std::size_t retention);
+  topic_state(std::string name, std::size_t retention, topic_counters counters = {});
 
   const std::string& name() const noexcept { return ring_.topic(); }
   const event_ring& ring() const noexcept { return ring_; }
@@ -69,6 +70,7 @@ private:
   bool advance(entry& e, bool live);
 
   event_ring ring_;
+  topic_counters counters_;
   std::vector<entry> entries_;
   std::uint64_t fanned_out_ = 0;
   bool draining_ = false;

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "fanin/fanin_metrics.hpp"
 #include "fanin/topic_state.hpp"
 #include "troupe/rt/inline_execution.hpp"
 #include "troupe/rt/timers.hpp"
@@ -95,9 +96,10 @@ void drain_inbound(topic_actor_ptr self) {
 }
 
 caf::behavior topic_actor(topic_actor_ptr self, std::shared_ptr<topic_core> core,
-                          std::size_t retention, std::chrono::milliseconds delay) {
+                          std::size_t retention, std::chrono::milliseconds delay,
+                          topic_counters counters) {
   auto& st = self->state;
-  st.topic = std::make_unique<topic_state>(core->name, retention);
+  st.topic = std::make_unique<topic_state>(core->name, retention, counters);
   st.core = std::move(core);
   st.delay = delay;
   return {
@@ -153,7 +155,11 @@ struct fanin_topics::impl {
   std::vector<std::weak_ptr<publisher>> publishers;
   std::size_t prune_at = 64;
 
-  impl(caf::actor_system& sys, fanin_settings s) : system(sys), settings(s) {}
+  fanin_metrics metrics;
+
+  impl(caf::actor_system& sys, fanin_settings s, rt::metrics::registry& registry)
+    : system(sys), settings(s),
+      metrics(registry, static_cast<std::size_t>(s.metrics_topics)) {}
 
   std::variant<std::shared_ptr<topic_core>, rt::call_status> find_or_create(const std::string& name) {
     {
@@ -176,7 +182,7 @@ struct fanin_topics::impl {
                                      "deleted");
     auto core = std::make_shared<topic_core>(name, static_cast<std::size_t>(settings.topic_queue));
     core->actor = system.spawn(topic_actor, core, static_cast<std::size_t>(settings.retention),
-                               settings.topic_delay);
+                               settings.topic_delay, metrics.for_topic(name));
     // Producers run the topic right on their gRPC thread when it is idle:
     // no hop to a CAF worker per burst.
     core->queue.set_consumer_wakeup(
@@ -197,8 +203,16 @@ struct fanin_topics::impl {
   }
 };
 
-fanin_topics::fanin_topics(caf::actor_system& system, fanin_settings settings)
-  : impl_(std::make_unique<impl>(system, settings)) {}
+fanin_topics::fanin_topics(caf::actor_system& system, fanin_settings settings,
+                           rt::metrics::registry& metrics)
+  : impl_(std::make_unique<impl>(system, settings, metrics)) {
+  auto* self = impl_.get();
+  metrics.gauge_fn("troupe_fanin_topics", "Topics that exist (at most fanin.max_topics).", {},
+                   [self] {
+                     std::shared_lock<std::shared_mutex> read{self->mtx};
+                     return static_cast<double>(self->topics.size());
+                   });
+}
 
 fanin_topics::~fanin_topics() {
   stop();
@@ -217,7 +231,7 @@ std::shared_ptr<publisher> fanin_topics::open_publisher() {
       return std::move(*status);
     return std::shared_ptr<topic_inlet>(std::get<std::shared_ptr<topic_core>>(std::move(found)));
   };
-  auto p = std::make_shared<publisher>(std::move(lookup));
+  auto p = std::make_shared<publisher>(std::move(lookup), &self->metrics.throttled);
   impl_->track(p);
   return p;
 }
@@ -259,7 +273,7 @@ void fanin_topics::subscribe(const std::vector<std::string>& topics,
   };
   auto sub = std::make_shared<subscription>(id, stream, names,
                                             static_cast<std::size_t>(impl_->settings.subscriber_buffer),
-                                            std::move(notify));
+                                            std::move(notify), &impl_->metrics.cutoffs);
   for (std::size_t slot = 0; slot < cores.size(); ++slot) {
     subscribe_request r;
     r.sub = sub;

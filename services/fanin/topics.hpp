@@ -19,6 +19,10 @@ namespace caf {
 class actor_system;
 }
 
+namespace troupe::rt::metrics {
+class registry;
+}
+
 namespace troupe::fanin {
 
 struct fanin_settings {
@@ -27,6 +31,7 @@ struct fanin_settings {
   std::uint64_t topic_queue = 1024;
   std::uint64_t max_payload_bytes = 64 * 1024;
   std::uint64_t max_topics = 10000;
+  std::uint64_t metrics_topics = 20; // with a `topic` label of their own
   // Simulated processing time after each batch a topic takes in (a timer,
   // not a thread): makes a topic slow on purpose, to see producers throttled.
   std::chrono::milliseconds topic_delay{0};
@@ -45,7 +50,8 @@ struct topic_info {
 /// subscriber's bounded stream.
 class fanin_topics {
 public:
-  fanin_topics(caf::actor_system& system, fanin_settings settings);
+  fanin_topics(caf::actor_system& system, fanin_settings settings,
+               rt::metrics::registry& metrics);
   ~fanin_topics();
   fanin_topics(const fanin_topics&) = delete;
   fanin_topics& operator=(const fanin_topics&) = delete;

@@ -193,6 +193,70 @@ class MetricsTest(unittest.TestCase):
                 self.assertEqual(value(s, name + "_count", backend="sqlite", op="scan"), 0)
                 self.assertGreater(value(s, name + "_sum", backend="sqlite", op="put"), 0)
 
+    def test_fanin_counts_per_topic_with_a_bounded_label_set(self):
+        with harness.Server("--kv-backend", "memory", "--fanin-retention", "5",
+                            "--fanin-metrics-topics", "1") as server:
+            stub = fanin_pb2_grpc.FanInStub(server.channel())
+            live = stub.Subscribe(fanin_pb2.SubscribeRequest(topics=["a"]), timeout=LONG)
+            live.initial_metadata()  # registered with the topic
+            stub.Publish(iter([fanin_pb2.PublishRequest(topic="a", payload=b"%d" % i)
+                               for i in range(8)]), timeout=LONG)
+            self.assertEqual([e.seq for _, e in zip(range(8), live)], list(range(1, 9)))
+            live.cancel()
+            # Resuming after seq 4: 5..8 come from the ring (it holds the last 5).
+            resumed = stub.Subscribe(fanin_pb2.SubscribeRequest(topics=["a"],
+                                                                start_after={"a": 4}),
+                                     timeout=LONG)
+            self.assertEqual([e.seq for _, e in zip(range(4), resumed)], [5, 6, 7, 8])
+            resumed.cancel()
+            # A second topic is past fanin.metrics_topics: it counts as other.
+            stub.Publish(iter([fanin_pb2.PublishRequest(topic="b", payload=b"x")] * 2),
+                         timeout=LONG)
+
+            s, types = self.scrape_until(server, lambda s: value(
+                s, "troupe_fanin_events_accepted_total", topic="other") == 2)
+            self.assertEqual(types["troupe_fanin_events_accepted_total"], "counter")
+            self.assertEqual(value(s, "troupe_fanin_events_accepted_total", topic="a"), 8)
+            self.assertEqual(value(s, "troupe_fanin_retention_evictions_total", topic="a"), 3)
+            self.assertEqual(value(s, "troupe_fanin_events_delivered_total", topic="a"), 12)
+            self.assertEqual(value(s, "troupe_fanin_events_replayed_total", topic="a"), 4)
+            self.assertIsNone(value(s, "troupe_fanin_events_accepted_total", topic="b"))
+            self.assertEqual(value(s, "troupe_fanin_topics"), 2)
+            self.assertEqual(value(s, "troupe_fanin_subscriber_cutoffs_total"), 0)
+            self.assertEqual(value(s, "troupe_fanin_producers_throttled_total"), 0)
+
+    def test_fanin_counts_a_cut_off_subscriber(self):
+        with harness.Server("--kv-backend", "memory", "--fanin-subscriber-buffer", "1") as server:
+            # No BDP probing: the client's window stays at 64 KiB, so what a
+            # client that reads nothing can take is small.
+            sub_channel = server.channel(options=[("grpc.http2.bdp_probe", 0)])
+            idle = fanin_pb2_grpc.FanInStub(sub_channel).Subscribe(
+                fanin_pb2.SubscribeRequest(topics=["c"]), timeout=LONG * 3)
+            idle.initial_metadata()
+            stub = fanin_pb2_grpc.FanInStub(server.channel())
+            stub.Publish(iter([fanin_pb2.PublishRequest(topic="c", payload=b"p" * 1000)] * 2000),
+                         timeout=LONG * 3)
+            with self.assertRaises(grpc.RpcError) as e:
+                for _ in idle:
+                    pass
+            self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            s, _ = self.scrape_until(server, lambda s: value(
+                s, "grpc_server_call_duration_seconds_count",
+                grpc_method="troupe.fanin.v1.FanIn/Subscribe",
+                grpc_status="RESOURCE_EXHAUSTED") == 1)
+            self.assertEqual(value(s, "troupe_fanin_subscriber_cutoffs_total"), 1)
+            self.assertEqual(value(s, "troupe_fanin_events_accepted_total", topic="c"), 2000)
+
+    def test_fanin_counts_throttled_producers(self):
+        # A topic that takes one event per 5 ms through a queue of one.
+        with harness.Server("--kv-backend", "memory", "--fanin-topic-queue", "1",
+                            "--fanin-topic-delay-ms", "5") as server:
+            stub = fanin_pb2_grpc.FanInStub(server.channel())
+            stub.Publish(iter([fanin_pb2.PublishRequest(topic="d", payload=b"p")] * 20),
+                         timeout=LONG)
+            s, _ = parse(server.scrape())
+            self.assertGreater(value(s, "troupe_fanin_producers_throttled_total"), 0)
+
     def test_exposition_passes_promtool(self):
         promtool = shutil.which("promtool")
         self.assertIsNotNone(promtool, "promtool (Debian's prometheus package) is not installed")
