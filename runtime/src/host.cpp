@@ -52,6 +52,9 @@ void declare_host_config(config_schema& s) {
   s.add_choice("log.level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"},
                "least severe level logged");
   s.add_choice("log.format", "text", {"text", "json"}, "text, or one JSON object per line");
+  s.add_choice("log.access", "off", {"off", "errors", "all"},
+               "one line per call on stdout (method, peer, status, duration, sizes, trace id): "
+               "none, calls that did not end OK, or every call");
   s.add_address("metrics.listen", "127.0.0.1:9464",
                 "address of the Prometheus endpoint http://HOST:PORT/metrics; port 0 picks a "
                 "free port, \"\" turns it off",
@@ -119,6 +122,8 @@ int run_host(const config& cfg, service_list user_services, host_options options
   ps.limits = call_limits_from(cfg);
   ps.adaptive = detail::adaptive_limit_from(cfg);
   ps.replica = replica_name();
+  ps.access_mode = detail::access_log::parse_mode(cfg.get_string("log.access"));
+  ps.json_logs = cfg.get_string("log.format") == "json";
   detail::pipeline pipeline{system, ps};
   for (auto& i : options.interceptors)
     pipeline.add_interceptor(i);

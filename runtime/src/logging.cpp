@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "logs/utc_time.hpp"
 #include "troupe/cli/json.hpp"
 
 namespace troupe::rt {
@@ -19,18 +20,9 @@ namespace {
 class json_formatter final : public spdlog::formatter {
 public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    using namespace std::chrono;
-    auto t = system_clock::to_time_t(msg.time);
-    auto ms = duration_cast<milliseconds>(msg.time.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char ts[64];
-    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms));
     auto level = spdlog::level::to_string_view(msg.level);
     std::string line = "{\"ts\":\"";
-    line += ts;
+    line += detail::utc_timestamp(msg.time);
     line += "\",\"level\":\"";
     line.append(level.data(), level.size());
     line += "\",\"thread\":";

@@ -1,10 +1,10 @@
 // `troupe serve` as one call a user's main() can make.
 
-#include <google/protobuf/stubs/logging.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 
+#include "logs/library_logs.hpp"
 #include "shutdown_signals.hpp"
 #include "troupe/cli/flags.hpp"
 #include "troupe/rt/host.hpp"
@@ -22,16 +22,6 @@ void print_keys(const config_schema& schema) {
     std::printf("  %-28s %-32s %s (default %s)\n", flag_name_of(name).c_str(),
                 env_name_of(name).c_str(), key.help.c_str(),
                 key.default_value.empty() ? "\"\"" : key.default_value.c_str());
-}
-
-// protobuf reports requests it cannot parse (invalid UTF-8 in a string, for
-// one) on stderr; the pipeline already answers them INVALID_ARGUMENT.
-void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
-                  const std::string& message) {
-  if (level >= google::protobuf::LOGLEVEL_FATAL)
-    spdlog::critical("protobuf {}:{}: {}", file, line, message);
-  else
-    spdlog::debug("protobuf {}:{}: {}", file, line, message);
 }
 
 } // namespace
@@ -83,7 +73,7 @@ int serve(const std::vector<std::string>& args, service_list services, host_opti
     return 0;
   }
   setup_logging(cfg.get_string("log.level"), cfg.get_string("log.format"));
-  google::protobuf::SetLogHandler(&protobuf_log);
+  detail::route_library_logs();
   for (auto& w : loaded.warnings)
     spdlog::warn("{}", w);
   return run_host(cfg, std::move(services), std::move(options));

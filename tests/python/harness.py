@@ -69,6 +69,7 @@ class Server:
 
     def __init__(self, *args, env=None):
         self.log_file = tempfile.NamedTemporaryFile(prefix="troupe-py-", suffix=".log", delete=False)
+        self.out_file = tempfile.NamedTemporaryFile(prefix="troupe-py-", suffix=".out", delete=False)
         full_env = dict(os.environ)
         full_env.update(env or {})
         for k in list(full_env):
@@ -80,7 +81,7 @@ class Server:
         self.metrics_port = None
         self.proc = subprocess.Popen(
             [BINARY, "serve", "--server-listen", "127.0.0.1:0", *args],
-            stdout=subprocess.DEVNULL, stderr=self.log_file, env=full_env)
+            stdout=self.out_file, stderr=self.log_file, env=full_env)
         deadline = time.time() + 30
         while time.time() < deadline:
             m = re.search(r"listening on [0-9.]+:(\d+)", self.log())
@@ -97,7 +98,13 @@ class Server:
         raise RuntimeError("troupe did not listen within 30 s:\n" + self.log())
 
     def log(self):
+        """What it wrote to stderr so far."""
         with open(self.log_file.name) as f:
+            return f.read()
+
+    def stdout(self):
+        """What it wrote to stdout so far (log.access lines)."""
+        with open(self.out_file.name) as f:
             return f.read()
 
     def scrape(self):
@@ -121,8 +128,9 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        if os.path.exists(self.log_file.name):
-            os.unlink(self.log_file.name)
+        for f in (self.log_file, self.out_file):
+            if os.path.exists(f.name):
+                os.unlink(f.name)
 
     def __enter__(self):
         return self

@@ -3,30 +3,12 @@
 #include <algorithm>
 
 #include "metrics/text_format.hpp"
+#include "status_name.hpp"
 
 namespace troupe::rt::detail {
 
 namespace {
 
-constexpr const char* code_names[status_codes] = {
-  "OK",
-  "CANCELLED",
-  "UNKNOWN",
-  "INVALID_ARGUMENT",
-  "DEADLINE_EXCEEDED",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "PERMISSION_DENIED",
-  "RESOURCE_EXHAUSTED",
-  "FAILED_PRECONDITION",
-  "ABORTED",
-  "OUT_OF_RANGE",
-  "UNIMPLEMENTED",
-  "INTERNAL",
-  "UNAVAILABLE",
-  "DATA_LOSS",
-  "UNAUTHENTICATED",
-};
 
 template <std::size_t Bounds>
 void add_into(const fixed_histogram<Bounds>& h, method_metrics::totals::histo& into) {
@@ -189,7 +171,8 @@ void write_call_metrics(const std::vector<const method_metrics*>& methods, std::
       for (std::size_t c = 0; c < status_codes; ++c) {
         if (per_code[c].count == 0)
           continue;
-        auto labels = method_label(methods[i]->label()) + ",grpc_status=\"" + code_names[c] + "\"";
+        auto labels = method_label(methods[i]->label()) + ",grpc_status=\""
+                      + code_name(static_cast<status_code>(c)) + "\"";
         if (f.latency)
           write_histogram_series(f.name, labels, latency_bounds_ns(), 1e9, per_code[c], out);
         else

@@ -56,8 +56,18 @@ private:
                    &finished_tag_);
   }
   void finished(bool) {
+    auto took = std::chrono::steady_clock::now() - started_;
     state_.unknown_methods->ended(home_.index(), status_code::unimplemented, shed_reason::none,
-                                  std::chrono::steady_clock::now() - started_, 0, 0);
+                                  took, 0, 0);
+    if (state_.access && state_.access->wants(status_code::unimplemented)) {
+      access_record r;
+      r.method = ctx_.method();
+      r.peer = ctx_.peer();
+      r.code = status_code::unimplemented;
+      r.message = "method is not served here";
+      r.took = took;
+      state_.access->write(r);
+    }
     delete this;
   }
 
@@ -85,6 +95,8 @@ pipeline::pipeline(caf::actor_system& system, pipeline_settings settings)
   state_.max_message_bytes = settings_.max_message_bytes;
   state_.limits.configure(settings_.limits);
   state_.unknown_methods = std::make_unique<method_metrics>("other", settings_.lanes);
+  if (settings_.access_mode != access_log::mode::off)
+    state_.access = std::make_unique<access_log>(settings_.access_mode, settings_.json_logs);
 }
 
 pipeline::~pipeline() {

@@ -35,6 +35,8 @@ struct pipeline_settings {
   // waits for the next to be posted, few enough to stay in cache.
   std::size_t unary_preposted = 32;
   std::size_t stream_preposted = 4;
+  access_log::mode access_mode = access_log::mode::off;
+  bool json_logs = false;
 };
 
 class pipeline final : public method_registry {

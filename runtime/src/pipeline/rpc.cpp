@@ -213,6 +213,8 @@ void rpc_base::over(cancel_reason reason) {
   auto took = std::chrono::steady_clock::now() - started_;
   method_.metrics->ended(home_.index(), told_code_, told_shed_, took, bytes_received_,
                          bytes_sent_);
+  if (state_.access && state_.access->wants(told_code_))
+    log_access(took);
   if (!state_.interceptors.empty()) {
     call_status told = call_status::of(told_code_, told_message_);
     for (auto& i : state_.interceptors)
@@ -227,8 +229,22 @@ void rpc_base::record(const call_status& status) {
   recorded_ = true;
   told_code_ = status.code;
   told_shed_ = status.shed;
-  if (!state_.interceptors.empty())
+  if (!state_.interceptors.empty() || (state_.access && state_.access->wants(status.code)))
     told_message_ = status.message;
+}
+
+void rpc_base::log_access(std::chrono::nanoseconds took) {
+  access_record r;
+  r.method = method_.info.label;
+  r.peer = ctx_.peer();
+  r.code = told_code_;
+  r.message = told_message_;
+  r.took = took;
+  r.request_bytes = bytes_received_;
+  r.response_bytes = bytes_sent_;
+  if (auto tp = metadata("traceparent"))
+    r.trace_id = trace_id_of(*tp);
+  state_.access->write(r);
 }
 
 void rpc_base::add_trailers(const call_status& status) {
@@ -262,11 +278,8 @@ std::optional<std::string_view> rpc_base::metadata(std::string_view key) const {
 }
 
 call_status rpc_base::dropped_status() const {
-  if (state_.draining.load(std::memory_order_acquire)) {
-    auto refused = call_status::from_cancel(cancel_reason::shutting_down);
-    refused.shed = shed_reason::shutting_down;
-    return refused;
-  }
+  if (state_.draining.load(std::memory_order_acquire))
+    return call_status::from_cancel(cancel_reason::shutting_down);
   return call_status::of(status_code::internal,
                          method_.info.label + ": the service dropped the call without answering");
 }

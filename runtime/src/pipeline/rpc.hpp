@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "logs/access_log.hpp"
 #include "metrics/call_metrics.hpp"
 #include "pipeline/lane.hpp"
 #include "troupe/rt/call.hpp"
@@ -48,6 +49,7 @@ struct pipeline_state {
   call_limits limits;
   std::vector<std::shared_ptr<interceptor>> interceptors;
   std::unique_ptr<method_metrics> unknown_methods; // grpc_method="other"
+  std::unique_ptr<access_log> access;              // null: log.access=off
 
   std::atomic<bool> draining{false};   // new calls are refused
   std::atomic<bool> grace_over{false}; // calls still open are being ended
@@ -136,6 +138,8 @@ protected:
   grpc::Status to_grpc(const call_status& status) const;
   /// Remembers what the client is told, for interceptors.
   void record(const call_status& status);
+  /// log.access: the call's line, when its status is one to log.
+  void log_access(std::chrono::nanoseconds took);
   /// A request that never arrived (server shutting down): frees at once.
   void discard() noexcept;
   cancel_reason why_cancelled() const noexcept;
