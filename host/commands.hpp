@@ -13,5 +13,6 @@ using cli::to_u64;
 int serve_command(const args& a);
 int health_command(const args& a);
 int kv_command(const args& a);
+int top_command(const args& a);
 
 } // namespace troupe::host

@@ -17,6 +17,7 @@ void usage(std::FILE* out) {
     "  health     probe grpc.health.v1 of a running host; exit 0 when SERVING\n"
     "  kv         get, put, delete, scan or multiget keys of a running host; --help\n"
     "  bench      load-test a running host (kv-get, kv-put, kv-mixed, fanin); --help\n"
+    "  top        live view of running hosts from their /metrics; --help\n"
     "  version    print the version\n",
     out);
 }
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
     return troupe::host::health_command(rest);
   if (cmd == "kv")
     return troupe::host::kv_command(rest);
+  if (cmd == "top")
+    return troupe::host::top_command(rest);
   if (cmd == "bench")
     return troupe::loadgen::bench_command(rest);
   if (cmd == "version" || cmd == "--version") {
