@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -618,9 +619,50 @@ def _read_events(stream, n, into):
         pass  # cancelled by the test after a timeout: the count tells
 
 
+def prometheus_query(ip, query):
+    url = "http://%s:9090/api/v1/query?query=%s" % (ip, urllib.parse.quote(query))
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = json.loads(r.read().decode())
+    check(body["status"] == "success", "query %s: %s", query, body)
+    return body["data"]["result"]
+
+
+def phase_prometheus():
+    """The compose stack's Prometheus finds every replica through DNS, scrapes
+    the calls the distribution phase made, and has troupe's rules loaded."""
+    reps = wait_replicas(3)
+    (prom,) = containers("prometheus")
+    want = sorted(r["ip"] + ":9464" for r in reps)
+    query = ('sum by (instance) (grpc_server_call_started_total'
+             '{job="troupe",grpc_method=~"troupe.kv.v1.KeyValue/(Get|Put)"})')
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            result = prometheus_query(prom["ip"], query)
+        except (OSError, ValueError):
+            result = []
+        got = {s["metric"]["instance"]: float(s["value"][1]) for s in result}
+        if sorted(got) == want and all(v > 0 for v in got.values()):
+            break
+        check(time.monotonic() < deadline, "Prometheus sees %s, want kv calls from %s", got, want)
+        time.sleep(1)
+    say("  Prometheus: kv calls started per replica %s", {k: int(v) for k, v in got.items()})
+    up = prometheus_query(prom["ip"], 'up{job="troupe"}')
+    check(sorted(s["metric"]["instance"] for s in up) == want and
+          all(s["value"][1] == "1" for s in up), "up{job=troupe} is %s", up)
+    with urllib.request.urlopen("http://%s:9090/api/v1/rules" % prom["ip"], timeout=5) as r:
+        groups = {g["name"]: [x["name"] for x in g["rules"]]
+                  for g in json.loads(r.read().decode())["data"]["groups"]}
+    say("  rules loaded: %s", groups)
+    check("TroupeReplicaDown" in groups.get("troupe.alerts", []), "alerts not loaded: %s", groups)
+    check("grpc_method:grpc_server_calls:rate1m" in groups.get("troupe.recording", []),
+          "recording rules not loaded: %s", groups)
+
+
 PHASES = [
     ("image", phase_image),
     ("distribution", phase_distribution),
+    ("prometheus", phase_prometheus),
     ("shared-storage", phase_shared_storage),
     ("kill", phase_kill),
     ("fanin", phase_fanin),
